@@ -1,0 +1,551 @@
+"""The ``monitor`` console script: thin commands over the use-case functions."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import select
+
+from monitor import __version__
+from monitor.accounts import ROLES, create_user, generate_password, hash_password
+from monitor.config import Settings, load_settings
+from monitor.errors import MonitorError
+from monitor.runtime import Runtime, open_runtime
+from monitor.storage.db import migrate, schema_is_current, transaction
+from monitor.storage.tables import User
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEMO_DIR = Path(__file__).with_name("demo")
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def handle_errors(func: F) -> F:
+    """Turn MonitorError into a one-line message and exit status 1 (no traceback for staff)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MonitorError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _runtime(ctx: click.Context, *, migrated: bool = True) -> Runtime:
+    settings: Settings = ctx.obj["settings"]
+    runtime = open_runtime(settings)
+    ctx.call_on_close(runtime.close)
+    if migrated and not schema_is_current(runtime.engine):
+        raise click.ClickException("the database is missing or out of date: run `monitor init` first")
+    return runtime
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="monitor")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Public-statement misinformation monitor: collect feeds, flag contradictions, review them."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        ctx.obj = {"settings": load_settings()}
+    except Exception as exc:  # pydantic's validation error lists every bad setting
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+# -- database and accounts ------------------------------------------------------------------------------
+
+
+def initialise(runtime: Runtime) -> str | None:
+    """Migrate the database and create the first ``admin``; returns the generated password, if any."""
+    migrate(runtime.settings.resolved_database_url)
+    with transaction(runtime.factory) as session:
+        if session.scalar(select(User.id).where(User.role == "admin")) is not None:
+            return None
+        password = runtime.settings.admin_password or generate_password()
+        create_user(session, "admin", password, role="admin")
+    return None if runtime.settings.admin_password else password
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def init(ctx: click.Context) -> None:
+    """Create or migrate the database (Alembic) and the first admin account."""
+    runtime = _runtime(ctx, migrated=False)
+    password = initialise(runtime)
+    click.echo(f"database ready: {runtime.settings.resolved_database_url}")
+    if password:
+        click.echo(f"created user 'admin' with password: {password}")
+        click.echo("(shown once; change it with `monitor users passwd admin`)")
+
+
+@main.group()
+def users() -> None:
+    """Manage dashboard accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="reviewer", show_default=True)
+@click.option("--password", help="Default: generated and printed once.")
+@click.pass_context
+@handle_errors
+def users_add(ctx: click.Context, username: str, role: str, password: str | None) -> None:
+    """Add an account."""
+    generated = password is None
+    password = password or generate_password()
+    with transaction(_runtime(ctx).factory) as session:
+        create_user(session, username, password, role)
+    click.echo(f"created {role} {username!r}" + (f" with password: {password}" if generated else ""))
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def users_list(ctx: click.Context, as_json: bool) -> None:
+    """List accounts."""
+    with _runtime(ctx).factory() as session:
+        rows = [{"id": u.id, "username": u.username, "role": u.role, "active": u.active}
+                for u in session.scalars(select(User).order_by(User.id))]
+    if as_json:
+        _echo_json(rows)
+    for row in [] if as_json else rows:
+        click.echo(f"{row['id']:>4}  {row['username']:<20} {row['role']:<9} {'active' if row['active'] else 'disabled'}")
+
+
+def _user(session: Any, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise MonitorError(f"no user named {username!r}")
+    return user
+
+
+@users.command("disable")
+@click.argument("username")
+@click.pass_context
+@handle_errors
+def users_disable(ctx: click.Context, username: str) -> None:
+    """Disable an account (it can no longer log in)."""
+    with transaction(_runtime(ctx).factory) as session:
+        _user(session, username).active = False
+    click.echo(f"disabled {username!r}")
+
+
+@users.command("passwd")
+@click.argument("username")
+@click.option("--password", help="Default: generated and printed once.")
+@click.pass_context
+@handle_errors
+def users_passwd(ctx: click.Context, username: str, password: str | None) -> None:
+    """Set a new password for an account."""
+    generated = password is None
+    password = password or generate_password()
+    if len(password) < 8:
+        raise MonitorError("passwords must have at least 8 characters")
+    with transaction(_runtime(ctx).factory) as session:
+        _user(session, username).password_hash = hash_password(password)
+    click.echo(f"password of {username!r} changed" + (f" to: {password}" if generated else ""))
+
+
+# -- releases -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def releases() -> None:
+    """Official releases the news is checked against."""
+
+
+@releases.command("add")
+@click.argument("path", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
+@click.option("--title", help="Default: the first line of the text.")
+@click.option("--url", help="Where the release is published.")
+@click.option("--published", help="Publication date, e.g. 2019-12-30.")
+@click.option("--language", help="en, vi, ... (default: detected).")
+@click.pass_context
+@handle_errors
+def releases_add(ctx: click.Context, path: str, title: str | None, url: str | None, published: str | None,
+                 language: str | None) -> None:
+    """Add a release from a text, Markdown or HTML file, or - for standard input."""
+    from monitor.pipeline.releases import add_release, parse_published, text_from_document
+
+    if path == "-":
+        raw, name = sys.stdin.buffer.read(), None
+    else:
+        try:
+            raw, name = Path(path).read_bytes(), path
+        except OSError as exc:
+            raise MonitorError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MonitorError(f"{path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8 first") from exc
+    with transaction(_runtime(ctx).factory) as session:
+        release, created = add_release(session, text_from_document(text, name), title=title, url=url,
+                                       published_at=parse_published(published), language=language)
+        count = len(release.statements)
+        click.echo(f"{'added' if created else 'already stored as'} release {release.id}: {release.title} "
+                   f"({count} statements)")
+
+
+@releases.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def releases_list(ctx: click.Context, as_json: bool) -> None:
+    """List releases."""
+    from monitor.pipeline.releases import list_releases, release_to_dict
+
+    with _runtime(ctx).factory() as session:
+        rows = [release_to_dict(r) for r in list_releases(session)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        flag = " (retired)" if row["retired"] else ""
+        click.echo(f"{row['id']:>4}  [{row['language']}] {row['title']}{flag}  — {row['statements']} statements")
+
+
+@releases.command("retire")
+@click.argument("release_id", type=int)
+@click.option("--undo", is_flag=True, help="Match the release again.")
+@click.pass_context
+@handle_errors
+def releases_retire(ctx: click.Context, release_id: int, undo: bool) -> None:
+    """Keep a release but stop matching claims against it."""
+    from monitor.pipeline.releases import set_retired
+
+    with transaction(_runtime(ctx).factory) as session:
+        set_retired(session, release_id, not undo)
+    click.echo(f"release {release_id} {'active again' if undo else 'retired'}")
+
+
+# -- feeds ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def feeds() -> None:
+    """News and official feeds."""
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--official", is_flag=True, help="Items of this feed are official releases.")
+@click.option("--interval", type=click.IntRange(min=1), help="Minutes between fetches.")
+@click.option("--name", help="Display name (default: the feed's title).")
+@click.pass_context
+@handle_errors
+def feeds_add(ctx: click.Context, url: str, official: bool, interval: int | None, name: str | None) -> None:
+    """Add a feed to collect."""
+    from monitor.pipeline.feeds import add_feed
+
+    runtime = _runtime(ctx)
+    with transaction(runtime.factory) as session:
+        feed = add_feed(session, url, name=name, kind="official" if official else "news",
+                        interval_minutes=interval or runtime.settings.feed_default_interval,
+                        allow_files=runtime.settings.fetch_allow_files)
+        click.echo(f"added {feed.kind} feed {feed.id}: {feed.url}")
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def feeds_list(ctx: click.Context, as_json: bool) -> None:
+    """List feeds with their health."""
+    from monitor.pipeline.feeds import feed_to_dict, list_feeds
+
+    with _runtime(ctx).factory() as session:
+        rows = [feed_to_dict(f) for f in list_feeds(session)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        state = "enabled" if row["enabled"] else f"disabled ({row['disabled_reason'] or 'paused'})"
+        health = f"error x{row['error_count']}: {row['last_error']}" if row["error_count"] else "ok"
+        click.echo(f"{row['id']:>4}  {row['kind']:<8} every {row['interval_minutes']} min  {row['name']}  "
+                   f"<{row['url']}>  {state}; last fetch: {row['last_fetched_at'] or 'never'}; {health}")
+
+
+@feeds.command("remove")
+@click.argument("feed_id", type=int)
+@click.pass_context
+@handle_errors
+def feeds_remove(ctx: click.Context, feed_id: int) -> None:
+    """Remove a feed and its items."""
+    from monitor.pipeline.feeds import remove_feed
+
+    with transaction(_runtime(ctx).factory) as session:
+        feed = remove_feed(session, feed_id)
+    click.echo(f"removed feed {feed_id}: {feed.url}")
+
+
+@feeds.command("enable")
+@click.argument("feed_id", type=int)
+@click.pass_context
+@handle_errors
+def feeds_enable(ctx: click.Context, feed_id: int) -> None:
+    """Resume a paused or automatically disabled feed (clears its failure count)."""
+    from monitor.pipeline.feeds import set_enabled
+
+    with transaction(_runtime(ctx).factory) as session:
+        set_enabled(session, feed_id, True)
+    click.echo(f"feed {feed_id} enabled")
+
+
+@feeds.command("disable")
+@click.argument("feed_id", type=int)
+@click.pass_context
+@handle_errors
+def feeds_disable(ctx: click.Context, feed_id: int) -> None:
+    """Pause a feed."""
+    from monitor.pipeline.feeds import set_enabled
+
+    with transaction(_runtime(ctx).factory) as session:
+        set_enabled(session, feed_id, False)
+    click.echo(f"feed {feed_id} paused")
+
+
+# -- collection and checking ----------------------------------------------------------------------------
+
+
+def _print_refresh(results: list[Any]) -> None:
+    for r in results:
+        line = f"feed {r.feed_id} ({r.feed_name}): new {r.new}, updated {r.updated}, unchanged {r.unchanged}"
+        if r.duplicates:
+            line += f", duplicates {r.duplicates}"
+        click.echo(line + (f", error: {r.error}" if r.error else ", error: none"))
+
+
+@main.command()
+@click.option("--feed", "feed_id", type=int, help="Only this feed (default: every enabled feed).")
+@click.pass_context
+@handle_errors
+def fetch(ctx: click.Context, feed_id: int | None) -> None:
+    """One collection round now; prints per feed: new, updated, unchanged, error."""
+    from monitor.pipeline.collect import collect_round
+    from monitor.pipeline.feeds import get_feed, list_feeds
+
+    runtime = _runtime(ctx)
+    with runtime.factory() as session:
+        ids = [get_feed(session, feed_id).id] if feed_id else [f.id for f in list_feeds(session) if f.enabled]
+    results = collect_round(runtime, ids)
+    if not results:
+        click.echo("no enabled feeds")
+    _print_refresh(results)
+    if results and all(r.error for r in results):
+        ctx.exit(1)
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context) -> None:
+    """Check every item not yet checked; prints how many claims were checked and flagged."""
+    from monitor.pipeline.collect import check_round
+
+    result = check_round(_runtime(ctx))
+    click.echo(f"checked {result.claims} claims in {result.items} items: {result.matches} matches, "
+               f"{result.flagged} flagged as contradictions")
+
+
+# -- matches --------------------------------------------------------------------------------------------
+
+
+@main.group()
+def matches() -> None:
+    """Matches between news claims and official statements."""
+
+
+@matches.command("list")
+@click.option("--status", type=click.Choice(["new", "confirmed", "dismissed"]))
+@click.option("--label", type=click.Choice(["contradicts", "supports", "discusses"]))
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of match objects.")
+@click.pass_context
+@handle_errors
+def matches_list(ctx: click.Context, status: str | None, label: str | None, limit: int | None,
+                 as_json: bool) -> None:
+    """List matches, most confident first."""
+    from monitor.queries import MatchFilter, list_matches, match_to_dict
+
+    with _runtime(ctx).factory() as session:
+        rows = [match_to_dict(m) for m in list_matches(session, MatchFilter(status=status, label=label),
+                                                        limit=limit)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>5}  {row['label']:<11} {row['score']:.2f}  {row['status']:<9} "
+                   f"[{row['item']['feed']}] {row['claim']}")
+        for reason in row["reasons"]:
+            click.echo(f"         - {reason['kind']}: {reason['text']}")
+
+
+@matches.command("review")
+@click.argument("match_id", type=int)
+@click.argument("action", type=click.Choice(["confirm", "dismiss", "reopen", "comment"]))
+@click.option("--note", help="Why (a dismiss reason, a comment).")
+@click.option("--user", "username", default="admin", show_default=True, help="Recorded as the reviewer.")
+@click.pass_context
+@handle_errors
+def matches_review(ctx: click.Context, match_id: int, action: str, note: str | None, username: str) -> None:
+    """Confirm, dismiss, reopen or comment on a match (recorded in the audit log)."""
+    from monitor.pipeline.review import review_match
+
+    with transaction(_runtime(ctx).factory) as session:
+        event = review_match(session, match_id, _user(session, username), action, note)
+    click.echo(f"match {match_id}: {event.from_status} -> {event.to_status}")
+
+
+# -- long-running processes -----------------------------------------------------------------------------
+
+
+def serve_dashboard(runtime: Runtime, host: str, port: int, *, on_ready: Callable[[str], None]) -> None:
+    """Serve the dashboard with waitress (a production WSGI server) until interrupted."""
+    from waitress.server import create_server
+
+    from dashboard import create_app
+
+    server = create_server(create_app(runtime.settings), host=host, port=port,
+                           threads=runtime.settings.dashboard_threads, ident="statement-monitor")
+    bound_host = f"[{host}]" if ":" in host else host
+    on_ready(f"http://{bound_host}:{server.effective_port}/")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def _announce(url: str) -> None:
+    click.echo(f"dashboard: {url}")
+
+
+@main.command()
+@click.option("--host", help="Default: MONITOR_DASHBOARD_HOST (127.0.0.1).")
+@click.option("--port", type=int, help="Default: MONITOR_DASHBOARD_PORT (8000).")
+@click.pass_context
+@handle_errors
+def dashboard(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the dashboard alone (waitress), without the scheduler."""
+    runtime = _runtime(ctx)
+    serve_dashboard(runtime, host or runtime.settings.dashboard_host, port or runtime.settings.dashboard_port,
+                    on_ready=_announce)
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def scheduler(ctx: click.Context) -> None:
+    """Run the scheduler alone: collect due feeds and check new items until Ctrl-C."""
+    from monitor.scheduler import run_scheduler
+
+    runtime = _runtime(ctx)
+    click.echo(f"scheduler running, a round every {runtime.settings.scheduler_tick_seconds} s; Ctrl-C stops")
+    run_scheduler(runtime)
+
+
+def run_all(runtime: Runtime, host: str, port: int, on_ready: Callable[[str], None]) -> None:
+    """Scheduler (background thread, outside the web workers) and dashboard in one process."""
+    from monitor.scheduler import build_scheduler
+
+    sched = build_scheduler(runtime, blocking=False)
+    sched.start()
+    try:
+        serve_dashboard(runtime, host, port, on_ready=on_ready)
+    finally:
+        click.echo("stopping: letting the current round finish ...")
+        sched.shutdown(wait=True)
+
+
+@main.command()
+@click.option("--host", help="Default: MONITOR_DASHBOARD_HOST (127.0.0.1).")
+@click.option("--port", type=int, help="Default: MONITOR_DASHBOARD_PORT (8000).")
+@click.pass_context
+@handle_errors
+def run(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the scheduler and the dashboard together until Ctrl-C."""
+    runtime = _runtime(ctx)
+    run_all(runtime, host or runtime.settings.dashboard_host, port or runtime.settings.dashboard_port, _announce)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Set up and check the demo data, then exit.")
+@click.pass_context
+@handle_errors
+def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
+    """Demo mode: database, demo release and demo news feed, one round, then scheduler + dashboard."""
+    from monitor.pipeline.collect import check_round, collect_round
+    from monitor.pipeline.feeds import add_feed
+    from monitor.pipeline.releases import add_release, text_from_document
+    from monitor.storage.tables import Feed
+
+    base: Settings = ctx.obj["settings"]
+    settings = base.model_copy(update={"fetch_allow_files": True, "scheduler_tick_seconds":
+                                       min(base.scheduler_tick_seconds, 60)})
+    ctx.obj["settings"] = settings
+    runtime = _runtime(ctx, migrated=False)
+    password = initialise(runtime)
+    feed_url = (DEMO_DIR / "news.xml").resolve().as_uri()
+    with transaction(runtime.factory) as session:
+        for name in ("release_en.md", "release_vi.md"):
+            text = (DEMO_DIR / name).read_text(encoding="utf-8")
+            add_release(session, text_from_document(text, name), published_at=None, source="demo",
+                        url=None)
+        if session.scalar(select(Feed.id).where(Feed.url == feed_url)) is None:
+            add_feed(session, feed_url, name="Demo Daily News", interval_minutes=5, allow_files=True)
+    _print_refresh(collect_round(runtime))
+    result = check_round(runtime)
+    click.echo(f"checked {result.claims} claims: {result.flagged} flagged as contradictions")
+
+    def ready(url: str) -> None:
+        click.echo(f"\nThe monitor is running. Dashboard: {url}")
+        if password:
+            click.echo(f"Log in as 'admin' with password: {password}  (shown once)")
+        elif settings.admin_password:
+            click.echo("Log in as 'admin' with the password in MONITOR_ADMIN_PASSWORD.")
+        else:
+            click.echo("Log in as 'admin' with the password printed when the database was created, "
+                       "or set a new one: monitor users passwd admin")
+        click.echo("Press Ctrl-C to stop.")
+
+    if no_serve:
+        if password:
+            click.echo(f"created user 'admin' with password: {password}")
+        return
+    run_all(runtime, host, port, ready)
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("../shared/data"), show_default=True, help="Folder with fnc1/, sick/, emergent/.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: the bundled model file.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@handle_errors
+def train(data_dir: Path, out: Path | None, seed: int) -> None:
+    """Train the stance classifier from the public data sets and write the model and its card."""
+    from models.training import DEFAULT_ARTIFACT, train as train_model
+
+    metrics = train_model(data_dir, out or DEFAULT_ARTIFACT, seed=seed)
+    _echo_json(metrics)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

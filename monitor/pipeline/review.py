@@ -1,0 +1,45 @@
+"""Review of a match by staff: every action changes the status and leaves an immutable audit event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from monitor.errors import MonitorError, NotFoundError
+from monitor.storage.tables import Match, ReviewEvent, User, utcnow
+
+ACTIONS: dict[str, str | None] = {
+    "confirm": "confirmed",
+    "dismiss": "dismissed",
+    "reopen": "new",
+    "comment": None,  # keeps the status
+}
+STATUSES = ("new", "confirmed", "dismissed")
+
+
+def review_match(session: Session, match_id: int, user: User | None, action: str, note: str | None = None,
+                 now: datetime | None = None) -> ReviewEvent:
+    """Apply ``action`` to a match and record who did it; raises for an unknown match or action."""
+    if action not in ACTIONS:
+        raise MonitorError(f"unknown review action {action!r}; choose one of {', '.join(ACTIONS)}")
+    match = session.get(Match, match_id)
+    if match is None:
+        raise NotFoundError(f"match {match_id} does not exist")
+    note = (note or "").strip() or None
+    if action == "comment" and not note:
+        raise MonitorError("a comment needs some text")
+    now = now or utcnow()
+    before = match.status
+    after = ACTIONS[action] or before
+    if action != "comment":
+        match.status = after
+        match.reviewed_by_id = user.id if user else None
+        match.reviewed_at = now
+        if note:
+            match.note = note
+    event = ReviewEvent(match_id=match.id, user_id=user.id if user else None, action=action,
+                        from_status=before, to_status=after, note=note, created_at=now)
+    session.add(event)
+    session.flush()
+    return event

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, engine/session helpers and Alembic migrations."""
