@@ -1,0 +1,42 @@
+"""Flask-WTF forms; each carries (and checks) the CSRF token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
+
+DISMISS_REASONS = (
+    "not a contradiction",
+    "different measure",
+    "outdated release",
+    "duplicate",
+    "other",
+)
+REVIEW_ACTIONS = ("confirm", "dismiss", "reopen", "comment")
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=150)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class ReviewForm(FlaskForm):
+    """One review action; the page shows several small HTML forms that all post here."""
+
+    # plain strings checked against fixed lists (the HTML is written by hand in match.html)
+    action = StringField("Action", validators=[DataRequired(), AnyOf(REVIEW_ACTIONS)])
+    dismiss_reason = StringField("Reason", validators=[Optional(), AnyOf(DISMISS_REASONS)])
+    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])
+
+    def review_note(self) -> str | None:
+        """The note stored with the action: the dismiss reason first, then the free text."""
+        text = (self.note.data or "").strip()
+        reason = self.dismiss_reason.data if self.action.data == "dismiss" else ""
+        if reason and text:
+            return f"{reason}: {text}"
+        return reason or text or None
+
+
+class LogoutForm(FlaskForm):
+    """Only the CSRF token."""

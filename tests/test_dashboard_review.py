@@ -1,0 +1,145 @@
+"""Reviewing a match from its page: confirm with a real CSRF token, dismiss with reason, roles, audit trail."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
+    ADMIN,
+    REVIEWER,
+    VIEWER,
+    admin_client,
+    app,
+    client,
+    csrf_token_from,
+    dashboard_template_db,
+    db_url,
+    login,
+    seeded,
+    session_factory,
+)
+from monitor.storage.tables import Match, ReviewEvent
+
+
+def _review(client, match_id, **data):
+    token = csrf_token_from(client.get(f"/matches/{match_id}").get_data(as_text=True))
+    return client.post(f"/matches/{match_id}/review", data={"csrf_token": token, **data})
+
+
+def test_match_page_shows_both_sides_and_reasons(admin_client, seeded):
+    page = admin_client.get(f"/matches/{seeded.match_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert '<mark class="hl hl-figure" title="figure">5,2%</mark>' in html
+    assert '<mark class="hl hl-figure" title="figure">3,25%</mark>' in html
+    assert "5,2% vs 3,25% for 2023 inflation" in html
+    assert "nli-test-1" in html and "87%" in html
+    assert 'href="https://news.example.vn/lam-phat-2023" rel="noopener noreferrer nofollow"' in html
+    assert "Thông cáo báo chí về CPI năm 2023" in html
+    assert "Tổng cục Thống kê công bố số liệu." in html  # release context around the statement
+    assert "Not reviewed yet." in html
+
+
+def test_confirm_with_csrf_token_records_review_and_audit(admin_client, seeded, session_factory):
+    # the app fixture runs with CSRF enabled: the token comes from the rendered form
+    response = _review(admin_client, seeded.match_id, action="confirm", note="checked against GSO table")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/matches/{seeded.match_id}"
+
+    with session_factory() as session:
+        match = session.get(Match, seeded.match_id)
+        assert match.status == "confirmed"
+        assert match.reviewed_by_id == seeded.admin_id
+        assert match.reviewed_at is not None
+        events = session.scalars(select(ReviewEvent).where(ReviewEvent.match_id == seeded.match_id)).all()
+        assert [(e.action, e.from_status, e.to_status, e.user_id) for e in events] == [
+            ("confirm", "new", "confirmed", seeded.admin_id)]
+        assert events[0].note == "checked against GSO table"
+
+    page = admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    assert "Confirmed." in page  # flash message
+    assert 'class="audit-entry"' in page
+    assert "checked against GSO table" in page
+    assert "new → confirmed" in page
+    assert ">admin<" in page
+    # confirmed: no second confirm button, a reopen button instead
+    assert 'value="confirm"' not in page and 'value="reopen"' in page
+
+
+def test_dismiss_with_reason_stores_note(client, seeded, session_factory):
+    login(client, *REVIEWER)
+    response = _review(client, seeded.match_id, action="dismiss", dismiss_reason="different measure",
+                       note="claim is core inflation")
+    assert response.status_code == 302
+    with session_factory() as session:
+        match = session.get(Match, seeded.match_id)
+        assert match.status == "dismissed"
+        assert match.note == "different measure: claim is core inflation"
+        event = session.scalars(select(ReviewEvent)).one()
+        assert event.action == "dismiss" and event.note == "different measure: claim is core inflation"
+
+
+def test_dismiss_needs_a_known_reason(admin_client, seeded, session_factory):
+    _review(admin_client, seeded.match_id, action="dismiss", dismiss_reason="because")
+    _review(admin_client, seeded.match_id, action="dismiss")
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).status == "new"
+        assert session.scalars(select(ReviewEvent)).all() == []
+
+
+def test_reopen_and_repeated_action(admin_client, seeded, session_factory):
+    _review(admin_client, seeded.match_id, action="confirm")
+    again = _review(admin_client, seeded.match_id, action="confirm")
+    assert again.status_code == 302
+    assert "already confirmed" in admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    _review(admin_client, seeded.match_id, action="reopen", note="new data")
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).status == "new"
+        actions = [e.action for e in session.scalars(select(ReviewEvent).order_by(ReviewEvent.id))]
+        assert actions == ["confirm", "reopen"]
+
+
+def test_comment_keeps_status(admin_client, seeded, session_factory):
+    _review(admin_client, seeded.match_id, action="comment", note="asked the ministry")
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).status == "new"
+        assert session.scalars(select(ReviewEvent)).one().note == "asked the ministry"
+
+
+def test_viewer_can_read_but_not_review(client, seeded, session_factory):
+    login(client, *VIEWER)
+    page = client.get(f"/matches/{seeded.match_id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "/review" not in html  # no review forms for viewers
+    token = csrf_token_from(html)  # the logout form's token
+    response = client.post(f"/matches/{seeded.match_id}/review", data={"csrf_token": token, "action": "confirm"})
+    assert response.status_code == 403
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).status == "new"
+
+
+def test_unknown_match_is_404(admin_client):
+    assert admin_client.get("/matches/9999").status_code == 404
+    token = csrf_token_from(admin_client.get("/").get_data(as_text=True))
+    assert admin_client.post("/matches/9999/review", data={"csrf_token": token, "action": "confirm"}).status_code == 404
+
+
+def test_post_without_csrf_token_is_rejected(admin_client, seeded, session_factory):
+    response = admin_client.post(f"/matches/{seeded.match_id}/review", data={"action": "confirm"})
+    assert response.status_code == 400
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).status == "new"
+    assert admin_client.post("/logout").status_code == 400
+
+
+def test_review_without_csrf_checks_when_disabled(tmp_path, seeded, session_factory):
+    from dashboard_fixtures import make_test_app
+
+    app = make_test_app(tmp_path, WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    client.post("/login", data={"username": ADMIN[0], "password": ADMIN[1]})
+    assert client.post(f"/matches/{seeded.match_id}/review", data={"action": "confirm"}).status_code == 302
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).status == "confirmed"
+    app.extensions["monitor"].engine.dispose()
