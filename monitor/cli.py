@@ -371,7 +371,7 @@ def matches() -> None:
 
 
 @matches.command("list")
-@click.option("--status", type=click.Choice(["new", "confirmed", "dismissed"]))
+@click.option("--status", type=click.Choice(["new", "confirmed", "dismissed", "escalated", "resolved"]))
 @click.option("--label", type=click.Choice(["contradicts", "supports", "discusses"]))
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of match objects.")
@@ -397,13 +397,13 @@ def matches_list(ctx: click.Context, status: str | None, label: str | None, limi
 
 @matches.command("review")
 @click.argument("match_id", type=int)
-@click.argument("action", type=click.Choice(["confirm", "dismiss", "reopen", "comment"]))
+@click.argument("action", type=click.Choice(["confirm", "dismiss", "escalate", "resolve", "reopen", "comment"]))
 @click.option("--note", help="Why (a dismiss reason, a comment).")
 @click.option("--user", "username", default="admin", show_default=True, help="Recorded as the reviewer.")
 @click.pass_context
 @handle_errors
 def matches_review(ctx: click.Context, match_id: int, action: str, note: str | None, username: str) -> None:
-    """Confirm, dismiss, reopen or comment on a match (recorded in the audit log)."""
+    """Confirm, dismiss, escalate, resolve, reopen or comment on a match (recorded in the audit log)."""
     from monitor.pipeline.review import review_match
 
     with transaction(_runtime(ctx).factory) as session:

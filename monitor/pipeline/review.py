@@ -12,15 +12,21 @@ from monitor.storage.tables import Match, ReviewEvent, User, utcnow
 ACTIONS: dict[str, str | None] = {
     "confirm": "confirmed",
     "dismiss": "dismissed",
+    "escalate": "escalated",
+    "resolve": "resolved",
     "reopen": "new",
     "comment": None,  # keeps the status
+    "assign": None,  # keeps the status; changes the assignee
 }
-STATUSES = ("new", "confirmed", "dismissed")
+STATUSES = ("new", "confirmed", "dismissed", "escalated", "resolved")
 
 
 def review_match(session: Session, match_id: int, user: User | None, action: str, note: str | None = None,
-                 now: datetime | None = None) -> ReviewEvent:
-    """Apply ``action`` to a match and record who did it; raises for an unknown match or action."""
+                 now: datetime | None = None, *, assignee: User | None = None) -> ReviewEvent:
+    """Apply ``action`` to a match and record who did it; raises for an unknown match or action.
+
+    ``assign`` sets ``assignee`` (None unassigns) and records the new assignee's name in the event note.
+    """
     if action not in ACTIONS:
         raise MonitorError(f"unknown review action {action!r}; choose one of {', '.join(ACTIONS)}")
     match = session.get(Match, match_id)
@@ -29,10 +35,13 @@ def review_match(session: Session, match_id: int, user: User | None, action: str
     note = (note or "").strip() or None
     if action == "comment" and not note:
         raise MonitorError("a comment needs some text")
+    if action == "assign":
+        match.assignee_id = assignee.id if assignee else None
+        note = f"assigned to {assignee.username}" if assignee else "unassigned"
     now = now or utcnow()
     before = match.status
     after = ACTIONS[action] or before
-    if action != "comment":
+    if ACTIONS[action] is not None:
         match.status = after
         match.reviewed_by_id = user.id if user else None
         match.reviewed_at = now

@@ -193,8 +193,9 @@ class Match(Base):
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     model_version: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="new")  # new | confirmed | dismissed
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new|confirmed|dismissed|escalated|resolved
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -202,7 +203,8 @@ class Match(Base):
     claim: Mapped[Claim] = relationship()
     statement: Mapped[Statement] = relationship()
     release: Mapped[Release] = relationship()
-    reviewed_by: Mapped[User | None] = relationship()
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     events: Mapped[list[ReviewEvent]] = relationship(back_populates="match", order_by="ReviewEvent.id",
                                                      passive_deletes=True)
 
@@ -220,6 +222,22 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ApiToken(Base):
+    """A per-user token for the read-only JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
 class ReviewEvent(Base):
     """An immutable audit entry: who did what to which match, and when."""
 
@@ -228,7 +246,7 @@ class ReviewEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    action: Mapped[str] = mapped_column(String(32))  # confirm | dismiss | reopen | comment
+    action: Mapped[str] = mapped_column(String(32))  # confirm|dismiss|escalate|resolve|reopen|assign|comment
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
