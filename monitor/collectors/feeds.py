@@ -1,0 +1,356 @@
+"""Parse fetched feed bytes (RSS 0.9x/1.0/2.0, Atom, JSON Feed) into cleaned :class:`ParsedFeed` records.
+
+Never takes a URL to open: ``url`` is only the base for relative links. XML is screened with defusedxml
+(no entity declarations, no external references) before feedparser sees it; feedparser gets a byte
+stream so it can never read a local path or the network.
+
+Dates: feedparser's UTC ``*_parsed`` values, else dateutil on the raw string (naive = UTC). A date more
+than one day in the future is treated as bogus and dropped (``None``), so callers fall back to the time
+the item was first seen rather than pinning an item to the top of every list. ``published_at`` falls
+back to the entry's updated date when the feed gives no publication date (RSS 1.0 ``dc:date``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import re
+import xml.sax
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urljoin
+
+import defusedxml
+import defusedxml.sax
+import feedparser
+from dateutil import parser as date_parser
+
+from monitor.collectors.identity import canonical_url
+from monitor.collectors.sanitize import clean_html, html_to_text, normalize_text
+from monitor.errors import ParseError
+from monitor.records import ParsedFeed, ParsedItem
+
+MAX_ITEMS = 2000
+MAX_GUID_LENGTH = 512
+FUTURE_TOLERANCE = timedelta(days=1)
+NOT_A_FEED_HTML = "not a feed: the server returned an HTML page"
+ENTITY_REFUSED = "feed refused: XML entity expansion is not allowed"
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+_FEED_ROOTS = {"rss", "feed", "rdf", "channel"}
+_PROLOG = re.compile(r"^(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE\s+(?P<doctype>[^\s>\[]+)[^>\[]*(?:\[.*?\]\s*)?>)*",
+                     re.IGNORECASE | re.DOTALL)
+_ROOT = re.compile(r"<\s*(?:[\w.-]+:)?(?P<name>[\w.-]+)")
+_LANG = re.compile(r"^[a-z]{1,8}(?:-[a-z0-9]{1,8})*$")
+
+
+# ------------------------------------------------------------------------------------------------ entry
+
+def parse_feed(body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
+    """Parse feed ``body`` (already fetched) into a ParsedFeed; raise ParseError when it is not a usable
+    feed (empty, HTML, not well-formed, entity tricks), never returning partial results."""
+    if isinstance(body, str):  # tolerated; feeds normally arrive as bytes
+        body = body.encode("utf-8")
+    headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    head = _sniff(body)
+    if not head.strip():
+        raise ParseError("not a feed: the server returned an empty response")
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if head.startswith("{") or (content_type.endswith("json") and not head.startswith("<")):
+        return _parse_json_feed(body, url)
+    root = _root_name(head)
+    if root == "html" or (root not in _FEED_ROOTS and "html" in content_type):
+        raise ParseError(NOT_A_FEED_HTML)
+    if not head.startswith("<"):
+        raise ParseError("not a feed: the response is neither XML nor JSON")
+    _screen_xml(body)
+    return _parse_xml_feed(body, headers, url, root)
+
+
+def _sniff(body: bytes) -> str:
+    """First few KB as text (BOM honoured, else latin-1 so ASCII markup survives), leading space stripped."""
+    chunk = body[:8192]
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if chunk.startswith(bom):
+            return chunk[len(bom):].decode(codec, "ignore").lstrip()
+    if chunk[:2] in (b"<\x00", b"\x00<"):
+        return chunk.decode("utf-16-le" if chunk[0:1] == b"<" else "utf-16-be", "ignore").lstrip()
+    return chunk.decode("latin-1").lstrip()
+
+
+def _root_name(head: str) -> str | None:
+    prolog = _PROLOG.match(head)
+    if prolog and (prolog.group("doctype") or "").lower() == "html":
+        return "html"
+    rest = head[prolog.end():] if prolog else head
+    match = _ROOT.match(rest)
+    return match.group("name").lower() if match else None
+
+
+def _screen_xml(body: bytes) -> None:
+    """Refuse DTD entity declarations and external references (billion laughs, XXE) before feedparser."""
+    try:
+        defusedxml.sax.parseString(body, xml.sax.ContentHandler(), forbid_dtd=False, forbid_entities=True,
+                                   forbid_external=True)
+    except defusedxml.EntitiesForbidden:
+        raise ParseError(ENTITY_REFUSED) from None
+    except (defusedxml.ExternalReferenceForbidden, defusedxml.NotSupportedError):
+        raise ParseError("feed refused: external XML references are not allowed") from None
+    except (xml.sax.SAXException, ValueError, LookupError):
+        # Well-formedness is judged by feedparser after its encoding repair; but an entity declaration
+        # must never slip through because expat stopped early (for example on an unknown encoding).
+        if re.search(rb"<!\x00?E\x00?N\x00?T\x00?I\x00?T\x00?Y", body[: 1 << 20]):
+            raise ParseError(ENTITY_REFUSED) from None
+
+
+# -------------------------------------------------------------------------------------------------- XML
+
+def _parse_xml_feed(body: bytes, headers: dict[str, str], url: str, root: str | None) -> ParsedFeed:
+    fp_headers = dict(headers)
+    location = headers.get("content-location")
+    fp_headers["content-location"] = urljoin(url, location) if location else url
+    # A stream, never bytes/str: feedparser would treat those as a path or URL to open. Its sanitiser and
+    # URI resolver are off: clean_html() does both (resolving against each content's xml:base).
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=fp_headers, sanitize_html=False,
+                                  resolve_relative_uris=False)
+    except Exception as exc:  # feedparser should not raise, but hostile input must not escape as a crash
+        raise ParseError(f"feed could not be parsed ({type(exc).__name__})") from None
+    entries = list(parsed.get("entries") or [])
+    version = parsed.get("version") or None
+    warnings: list[str] = []
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        fatal, message = _classify_bozo(exc, headers.get("content-type", ""))
+        if fatal or not entries and isinstance(exc, xml.sax.SAXException):
+            raise ParseError(message)
+        if not (isinstance(exc, feedparser.NonXMLContentType) and not headers.get("content-type")):
+            warnings.append(message)
+    if not version:
+        if root in ("html", None) or "<html" in _sniff(body)[:2048].lower():
+            raise ParseError(NOT_A_FEED_HTML)
+        raise ParseError(f"not a feed: unrecognised XML document (root element <{root}>)")
+    feed_info = parsed.get("feed") or {}
+    feed_language = _language(feed_info.get("language"))
+    items = _build_items((_xml_item(e, url, feed_language) for e in entries), warnings)
+    return ParsedFeed(title=_detail_text(feed_info, "title") or None,
+                      link=canonical_url(feed_info.get("link"), url),
+                      items=items, warnings=warnings, version=version)
+
+
+def _classify_bozo(exc: Any, content_type: str) -> tuple[bool, str]:
+    """(fatal, plain message) for feedparser's bozo exception."""
+    if isinstance(exc, feedparser.CharacterEncodingOverride):
+        return False, f"character encoding problem, repaired: {exc}"
+    if isinstance(exc, feedparser.NonXMLContentType):
+        return False, f"feed is served with a non-XML content type ({content_type or 'none'})"
+    if isinstance(exc, feedparser.CharacterEncodingUnknown):
+        return True, "feed refused: its character encoding could not be determined"
+    if isinstance(exc, xml.sax.SAXParseException):
+        detail = exc.getMessage()
+        if "undefined entity" in detail:
+            return False, "feed uses undeclared entities (such as &nbsp;); parsed leniently"
+        where = f" at line {exc.getLineNumber()}, column {exc.getColumnNumber()}"
+        return True, f"feed is not well-formed XML ({detail}{where}); nothing was stored"
+    if isinstance(exc, xml.sax.SAXException):
+        return True, f"feed is not well-formed XML ({exc}); nothing was stored"
+    return False, f"feed has a recoverable problem: {exc}"
+
+
+def _detail_text(node: Mapping[str, Any], key: str) -> str:
+    """Single-line clean text of a feedparser text construct (``title``, ``author`` ...)."""
+    value = node.get(key)
+    if not isinstance(value, str) or not value:
+        return ""
+    detail = node.get(f"{key}_detail") or {}
+    kind = str(detail.get("type", "")).lower()
+    if kind in _HTML_TYPES or "<" in value and kind != "text/plain":
+        return normalize_text(html_to_text(value), single_line=True)
+    return normalize_text(value, single_line=True)
+
+
+def _pick_content(entry: Mapping[str, Any]) -> tuple[str, str, str | None, str | None]:
+    """(value, type, base, language) of the richest body: HTML content, else any content, else summary."""
+    contents = [c for c in entry.get("content") or [] if isinstance(c.get("value"), str) and c.get("value")]
+    chosen = next((c for c in contents if str(c.get("type", "")).lower() in _HTML_TYPES), None)
+    chosen = chosen or (contents[0] if contents else entry.get("summary_detail"))
+    if not chosen or not chosen.get("value"):
+        return "", "text/plain", None, None
+    return str(chosen.get("value")), str(chosen.get("type") or "text/html").lower(), chosen.get("base"), \
+        chosen.get("language")
+
+
+def _as_html_and_text(value: str, kind: str, base: str) -> tuple[str, str]:
+    if not value:
+        return "", ""
+    if kind in _HTML_TYPES or kind == "":
+        return clean_html(value, base), html_to_text(value)
+    text = normalize_text(value)
+    return clean_html("".join(f"<p>{html.escape(line)}</p>" for line in text.split("\n")), base), text
+
+
+def _xml_item(entry: Mapping[str, Any], url: str, feed_language: str | None) -> dict[str, Any]:
+    value, kind, base, content_language = _pick_content(entry)
+    content_html, content_text = _as_html_and_text(value, kind, base or url)
+    summary_detail = entry.get("summary_detail") or {}
+    summary = entry.get("summary") if isinstance(entry.get("summary"), str) else ""
+    if summary and summary == value:
+        summary_text = content_text
+    elif summary and str(summary_detail.get("type", "text/html")).lower() in _HTML_TYPES:
+        summary_text = html_to_text(summary)
+    else:
+        summary_text = normalize_text(summary or "")
+    raw = dict.get  # plain dict access: FeedParserDict maps missing "updated" to "published"
+    published = (_to_datetime(raw(entry, "published_parsed"), raw(entry, "published"))
+                 or _to_datetime(raw(entry, "created_parsed"), raw(entry, "created")))
+    updated = _to_datetime(raw(entry, "updated_parsed"), raw(entry, "updated"))
+    title_detail = entry.get("title_detail") or {}
+    language = (_language(content_language) or _language(title_detail.get("language"))
+                or _language(entry.get("language")) or feed_language)
+    return {
+        "id": entry.get("id") if isinstance(entry.get("id"), str) else None,
+        "link": entry.get("link") if isinstance(entry.get("link"), str) else None,
+        "base": url,
+        "title": _detail_text(entry, "title"),
+        "summary_text": summary_text,
+        "content_text": content_text,
+        "content_html": content_html,
+        "author": _detail_text(entry, "author") or None,
+        "published_at": published or updated,
+        "updated_at": updated,
+        "language": language,
+    }
+
+
+# ------------------------------------------------------------------------------------------------- JSON
+
+def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ParseError("not a feed: the response is not valid JSON") from None
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, str) or "jsonfeed.org/version/" not in version:
+        raise ParseError("not a feed: the JSON document is not a JSON Feed (no jsonfeed.org version)")
+    raw_items = data.get("items")
+    if not isinstance(raw_items, list):
+        raise ParseError("not a feed: the JSON Feed has no items list")
+    warnings: list[str] = []
+    feed_language = _language(data.get("language"))
+    base = _str(data.get("home_page_url")) or url
+    items = _build_items((_json_item(i, url, base, feed_language) for i in raw_items if isinstance(i, dict)),
+                         warnings)
+    return ParsedFeed(title=normalize_text(_str(data.get("title")), single_line=True) or None,
+                      link=canonical_url(_str(data.get("home_page_url")), url), items=items, warnings=warnings,
+                      version="json" + version.rstrip("/").rsplit("/", 1)[-1].replace(".", ""))
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _json_item(item: Mapping[str, Any], url: str, base: str, feed_language: str | None) -> dict[str, Any]:
+    content_html_raw = _str(item.get("content_html"))
+    content_text_raw = _str(item.get("content_text"))
+    summary = _str(item.get("summary"))
+    if content_html_raw:
+        content_html, content_text = clean_html(content_html_raw, base), html_to_text(content_html_raw)
+    elif content_text_raw:
+        content_html, content_text = _as_html_and_text(content_text_raw, "text/plain", base)
+    else:
+        content_html, content_text = _as_html_and_text(summary, "text/plain", base)
+    authors = item.get("authors") if isinstance(item.get("authors"), list) else [item.get("author")]
+    names = [_str(a.get("name")) for a in authors if isinstance(a, dict) and _str(a.get("name"))]
+    published = _to_datetime(None, _str(item.get("date_published")))
+    updated = _to_datetime(None, _str(item.get("date_modified")))
+    return {
+        "id": _str(item.get("id")) or None,
+        "link": _str(item.get("url")) or _str(item.get("external_url")) or None,
+        "base": base,
+        "title": normalize_text(html_to_text(_str(item.get("title"))), single_line=True),
+        "summary_text": normalize_text(summary),
+        "content_text": content_text,
+        "content_html": content_html,
+        "author": normalize_text(", ".join(names), single_line=True)[:300] or None,
+        "published_at": published or updated,
+        "updated_at": updated,
+        "language": _language(item.get("language")) or feed_language,
+    }
+
+
+# ----------------------------------------------------------------------------------------------- common
+
+def _build_items(raw_items: Any, warnings: list[str]) -> list[ParsedItem]:
+    """Turn field dicts into ParsedItems: guid/url/hash, drop empty and duplicate entries, cap the count."""
+    items: list[ParsedItem] = []
+    seen: set[str] = set()
+    empty = duplicates = 0
+    for raw in raw_items:
+        if len(items) >= MAX_ITEMS:
+            warnings.append(f"feed has more than {MAX_ITEMS} entries; only the first {MAX_ITEMS} were kept")
+            break
+        link = canonical_url(raw["link"], raw["base"])
+        title, text = raw["title"], raw["content_text"] or raw["summary_text"]
+        if not (title or text or link):
+            empty += 1
+            continue
+        content_hash = hashlib.sha256(
+            f"{title.casefold()}\n{normalize_text(text, single_line=True).casefold()}".encode()).hexdigest()
+        guid = normalize_text(raw["id"] or "", single_line=True) or link or f"sha256:{content_hash}"
+        if len(guid) > MAX_GUID_LENGTH:
+            guid = "sha256:" + hashlib.sha256(guid.encode()).hexdigest()
+        if guid in seen:
+            duplicates += 1
+            continue
+        seen.add(guid)
+        items.append(ParsedItem(guid=guid, url=link, title=title, summary_text=raw["summary_text"],
+                                content_text=raw["content_text"], content_html=raw["content_html"],
+                                author=raw["author"], published_at=raw["published_at"],
+                                updated_at=raw["updated_at"], content_hash=content_hash,
+                                language=raw["language"]))
+    if empty:
+        warnings.append(f"{empty} entr{'y' if empty == 1 else 'ies'} without title, text or link skipped")
+    if duplicates:
+        warnings.append(f"{duplicates} entr{'y' if duplicates == 1 else 'ies'} with a repeated id skipped")
+    return items
+
+
+def _to_datetime(parsed: Any, raw: Any, now: datetime | None = None) -> datetime | None:
+    """Aware UTC datetime from feedparser's struct_time, else from the raw string; None if absent,
+    invalid or more than FUTURE_TOLERANCE in the future."""
+    value: datetime | None = None
+    if parsed:
+        try:
+            value = datetime(*parsed[:6], tzinfo=timezone.utc)
+        except (TypeError, ValueError, OverflowError):
+            value = None
+    if value is None and isinstance(raw, str) and raw.strip() and len(raw) <= 100:
+        try:
+            value = date_parser.parse(raw.strip())
+        except (ValueError, OverflowError, TypeError, date_parser.ParserError):
+            value = None
+        if value is not None:
+            try:
+                value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(
+                    timezone.utc)
+            except (ValueError, OverflowError):
+                value = None
+    if value is None:
+        return None
+    if value > (now or datetime.now(timezone.utc)) + FUTURE_TOLERANCE:
+        return None
+    return value
+
+
+def _language(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip().replace("_", "-").lower()
+    return value if value and len(value) <= 35 and _LANG.match(value) else None

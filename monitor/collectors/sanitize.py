@@ -1,0 +1,169 @@
+"""HTML cleaning for stored content (nh3) and HTML-to-text conversion for analysis."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from functools import lru_cache
+from urllib.parse import urljoin
+
+import nh3
+
+ALLOWED_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dfn", "div", "dl", "dt",
+    "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
+    "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td",
+    "tfoot", "th", "thead", "time", "tr", "u", "ul",
+})
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "time": {"datetime"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+#: Elements whose content is dropped entirely, not just their tags.
+_DROP_CONTENT = frozenset({"script", "style", "template", "noscript", "iframe", "object", "embed", "svg",
+                           "math", "textarea", "select", "title", "head"})
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+
+
+_URL_EDGE = "".join(chr(c) for c in range(0x21))  # browsers trim C0 controls and space at both ends
+_URL_INNER = re.compile(r"[\t\n\r]")  # ... and drop tabs/newlines anywhere (``java\tscript:``)
+_HAS_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+
+
+def _safe_url(value: str, base_url: str | None) -> str | None:
+    """Absolute http(s)/mailto URL for an attribute value, or None to drop the attribute.
+
+    The value is first normalised the way browsers do, so any explicit scheme other than
+    http/https/mailto is caught and dropped; relative URLs are resolved against ``base_url``."""
+    value = _URL_INNER.sub("", value.strip(_URL_EDGE))
+    if not value:
+        return None
+    explicit = _HAS_SCHEME.match(value)
+    if explicit:
+        return value if explicit.group(1).lower() in URL_SCHEMES else None
+    return _resolve(base_url, value) if base_url else value
+
+
+@lru_cache(maxsize=4096)
+def _resolve(base_url: str, value: str) -> str | None:
+    try:
+        value = urljoin(base_url, value)
+    except ValueError:
+        return None
+    explicit = _HAS_SCHEME.match(value)
+    return value if explicit and explicit.group(1).lower() in URL_SCHEMES else None
+
+
+def clean_html(html_text: str, base_url: str | None = None) -> str:
+    """Sanitise untrusted HTML: conservative tag/attribute allow-list, no scripts, styles, classes or
+    event handlers, only http/https/mailto links (relative ones resolved against ``base_url``), and
+    ``rel="noopener noreferrer"`` on every link."""
+    if not html_text:
+        return ""
+
+    def attribute_filter(element: str, attribute: str, value: str) -> str | None:
+        if attribute in _URL_ATTRIBUTES:
+            return _safe_url(value, base_url)
+        return value
+
+    source = _CONTROL_CHARS.sub("", html_text)
+    if _too_deep(source):  # hostile nesting: keep the words, drop the markup
+        text = normalize_text(_strip_tags(source))
+        return "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in text.split("\n"))
+    cleaned = nh3.clean(
+        source,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(_DROP_CONTENT),
+        attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+        attribute_filter=attribute_filter,
+        url_schemes=set(URL_SCHEMES),
+        strip_comments=True,
+        link_rel="noopener noreferrer",
+    )
+    return cleaned.strip()
+
+
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "div", "dl", "dt", "figcaption",
+    "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
+    "pre", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+})
+#: Elements that never nest (void) or close their predecessor implicitly; ignored when measuring depth.
+_FLAT_TAGS = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
+    "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot", "colgroup", "rb",
+    "rt", "rp", "rtc", "a",
+})
+_SKIP_TAGS = _DROP_CONTENT | {"frameset", "applet", "audio", "video", "canvas", "button", "form", "select"}
+#: Deeper markup is treated as hostile: html5ever's cost grows with depth x tags (seconds at ~20k levels).
+MAX_DEPTH = 256
+_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
+_OPEN_NESTING = re.compile(r"<(?!(?:%s)(?![a-zA-Z0-9-]))[a-zA-Z]" % "|".join(sorted(_FLAT_TAGS)), re.IGNORECASE)
+_SPACES = re.compile(r"[^\S\n]+")
+_TAG_RE = re.compile(r"<[^<>]*>?")
+_BREAK = "\ue000"  # private-use marker for a block boundary while tags are stripped
+
+
+def _too_deep(html_text: str, limit: int = MAX_DEPTH) -> bool:
+    """Cheap linear estimate of element nesting; True when it exceeds ``limit``.
+
+    Unmatched end tags make html5ever walk the whole open-element stack, so depth x tags is the cost to
+    bound. ``<x/>`` counts as an open tag, as HTML parsers treat it so for non-void elements.
+    """
+    if html_text.count("<") <= limit or len(_OPEN_NESTING.findall(html_text)) <= limit:
+        return False
+    depth = 0
+    for match in _TAG_TOKEN.finditer(html_text):
+        if match.group(2).lower() in _FLAT_TAGS:
+            continue
+        if match.group(1):
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
+def _strip_tags(html_text: str) -> str:
+    """Last-resort linear tag strip for hostile markup (no parser involved)."""
+    return html.unescape(_TAG_RE.sub(" ", html_text))
+
+
+def normalize_text(text: str, *, single_line: bool = False) -> str:
+    """NFC-normalise, drop control characters and collapse whitespace (keep line breaks unless
+    ``single_line``); blank lines are removed."""
+    text = unicodedata.normalize("NFC", _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
+    text = text.replace("\xa0", " ")
+    if single_line:
+        return " ".join(text.split())
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def html_to_text(html_text: str) -> str:
+    """Plain text of an HTML fragment: tags removed, entities unescaped, one line per paragraph/block,
+    whitespace collapsed, NFC. Linear-time on hostile input and never raises."""
+    if not html_text:
+        return ""
+    source = _CONTROL_CHARS.sub("", html_text).replace(_BREAK, "")
+    if _too_deep(source):
+        return normalize_text(_strip_tags(source))
+    try:
+        # html5ever does the tokenising; what comes back is well-formed markup with only block tags and
+        # no attributes, and every literal "<" in text escaped, so stripping tags with a regex is exact.
+        skeleton = nh3.clean(source, tags=set(_BLOCK_TAGS), attributes={}, clean_content_tags=set(_SKIP_TAGS),
+                             strip_comments=True, link_rel=None, generic_attribute_prefixes=set())
+        text = html.unescape(_TAG_RE.sub(_BREAK, skeleton)).replace(_BREAK, "\n")
+    except Exception:  # degrade rather than fail collection
+        text = _strip_tags(source)
+    return normalize_text(text)
