@@ -92,7 +92,7 @@ def test_bad_input_gives_plain_errors(cli, feed_server, tmp_path: Path) -> None:
     url = feed_server.serve("/page", b"<html><body>Just a moment...</body></html>", headers={
         "Content-Type": "text/html"})
     cli("feeds", "add", url)
-    fetched = cli("fetch", ok=False)
+    fetched = cli("fetch")
     assert "error:" in fetched.stdout and "not a feed" in fetched.stdout
     listed = json.loads(cli("feeds", "list", "--json").stdout)
     assert listed[0]["error_count"] == 1 and "not a feed" in listed[0]["last_error"]

@@ -83,6 +83,7 @@ class Feed(Base):
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
     next_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
+    full_text: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # fetch whole articles
 
     items: Mapped[list[Item]] = relationship(back_populates="feed", passive_deletes=True)
 
@@ -108,9 +109,12 @@ class Item(Base):
     author: Mapped[str | None] = mapped_column(String(512))
     language: Mapped[str | None] = mapped_column(String(16))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_raw: Mapped[str | None] = mapped_column(String(255))  # the date string as the feed gave it
+    date_flag: Mapped[str | None] = mapped_column(String(32))  # missing | impossible | future (clamped)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     content_hash: Mapped[str] = mapped_column(String(64))
+    story_key: Mapped[str | None] = mapped_column(String(64), index=True)  # normalised title+text hash
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     feed: Mapped[Feed] = relationship(back_populates="items")
@@ -121,6 +125,53 @@ class Item(Base):
     def body_text(self) -> str:
         """The longest text the feed gave (content, else summary)."""
         return self.content_text if len(self.content_text) >= len(self.summary_text) else self.summary_text
+
+
+class ItemVersion(Base):
+    """An earlier text of an item that changed: edits keep their history."""
+
+    __tablename__ = "item_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    summary_text: Mapped[str] = mapped_column(Text, default="")
+    content_text: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Sighting(Base):
+    """Another feed (outlet) carrying a story already stored as an item."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("item_id", "feed_id", name="uq_sightings_item_feed"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    guid: Mapped[str] = mapped_column(String(1024))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    feed: Mapped[Feed] = relationship()
+
+
+class FeedRun(Base):
+    """One recorded collection attempt of a feed (health history)."""
+
+    __tablename__ = "feed_runs"
+    __table_args__ = (Index("ix_feed_runs_feed_started", "feed_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # ok | not_modified | warning | error
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class Release(Base):
