@@ -1,0 +1,290 @@
+"""FNC-1-style pair features with fact-consistency checks (module-level, skops-loadable).
+
+Input to the transformers is a sequence of ``(claim, statement)`` string pairs.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+from .facts import DENIAL_CUES, NEGATION_CUES, Fact, extract_facts, unit_key
+from .text import normalize, split_sentences, tokenize
+
+__all__ = ["PairFeaturizer", "Mismatch", "fact_mismatches", "cue_hits", "FEATURE_NAMES"]
+
+_NUMERIC = {"quantity", "percent", "money"}
+
+REFUTE_CUES = (
+    "fake", "fraud", "hoax", "false", "deny", "denies", "denied", "denial", "not", "despite", "nope",
+    "doubt", "doubts", "bogus", "debunk", "debunked", "pranks", "retract", "retracted", "untrue",
+    "refute", "refuted", "rejected", "myth", "misleading", "tin giả", "bác bỏ", "phủ nhận",
+    "sai sự thật", "không đúng", "bịa đặt", "xuyên tạc", "không", "chưa",
+)
+HEDGE_CUES = (
+    "reportedly", "allegedly", "alleged", "claims", "claimed", "rumor", "rumors", "rumour", "unconfirmed",
+    "may", "might", "could", "possibly", "apparently", "suggests", "appears", "purportedly", "report",
+    "reports", "according", "unverified", "tin đồn", "được cho là", "nghi vấn", "có thể", "theo",
+)
+_STOP = {
+    "the", "a", "an", "of", "in", "on", "at", "to", "for", "and", "or", "is", "are", "was", "were",
+    "be", "by", "with", "that", "this", "it", "as", "from", "has", "have", "had", "its", "s", "will",
+    "và", "của", "các", "những", "là", "có", "được", "đã", "trong", "với", "cho", "tại", "theo", "này",
+}
+
+
+def _cue_regex(cues: Sequence[str]) -> re.Pattern[str]:
+    return re.compile(
+        r"(?<!\w)(" + "|".join(re.escape(c) for c in sorted(cues, key=len, reverse=True)) + r")(?!\w)",
+        re.IGNORECASE | re.UNICODE,
+    )
+
+
+_REFUTE_RE = _cue_regex(REFUTE_CUES)
+_HEDGE_RE = _cue_regex(HEDGE_CUES)
+_DENIAL_RE = _cue_regex(DENIAL_CUES)
+_NEG_ONLY_RE = _cue_regex([c for c in NEGATION_CUES if c != "n't"] + ["n't"])
+
+
+def cue_hits(text: str, kind: str = "refute") -> list[tuple[str, int, int]]:
+    """Cue words of ``kind`` ("refute", "hedge", "denial", "negation") in ``text`` with offsets."""
+    rx = {"refute": _REFUTE_RE, "hedge": _HEDGE_RE, "denial": _DENIAL_RE, "negation": _NEG_ONLY_RE}[kind]
+    return [(m.group(0), m.start(), m.end()) for m in rx.finditer(text)]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A fact in the claim that disagrees with a fact of the same kind/unit in the statement."""
+
+    kind: str  # "figure" | "date"
+    claim_fact: Fact
+    statement_fact: Fact
+
+
+def _years(facts: Sequence[Fact]) -> dict[int, Fact]:
+    out: dict[int, Fact] = {}
+    for f in facts:
+        if f.kind == "year":
+            out.setdefault(int(f.value), f)
+        elif f.kind == "date" and isinstance(f.value, str) and f.value[:4].isdigit():
+            out.setdefault(int(f.value[:4]), f)
+    return out
+
+
+def _same_value(a: Fact, b: Fact) -> bool:
+    x, y = float(a.value), float(b.value)
+    if math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9):
+        return True
+    if a.approx or b.approx:
+        return abs(x - y) <= 0.2 * max(abs(x), abs(y))
+    return False
+
+
+def fact_mismatches(claim: str, statement: str) -> list[Mismatch]:
+    """Figure and date disagreements between ``claim`` and ``statement``.
+
+    A figure mismatch: the claim counts the same noun (unit) as the statement but with a value that
+    no statement figure of that unit has. A date mismatch: both mention years and share none, or
+    both give a full date in the same year with a different day/month.
+    """
+    cf, sf = extract_facts(claim), extract_facts(statement)
+    out: list[Mismatch] = []
+    s_by_unit: dict[tuple[str, str | None], list[Fact]] = defaultdict(list)
+    for f in sf:
+        if f.kind in _NUMERIC and f.unit:
+            s_by_unit[(f.kind, unit_key(f.unit))].append(f)
+    for f in cf:
+        if f.kind not in _NUMERIC or not f.unit:
+            continue
+        cands = s_by_unit.get((f.kind, unit_key(f.unit)))
+        if cands and not any(_same_value(f, g) for g in cands):
+            out.append(Mismatch("figure", f, cands[0]))
+    cy, sy = _years(cf), _years(sf)
+    if cy and sy and not (set(cy) & set(sy)):
+        c = next(iter(cy.values()))
+        s = next(iter(sy.values()))
+        out.append(Mismatch("date", c, s))
+    else:
+        cd = [f for f in cf if f.kind == "date" and len(str(f.value)) == 10]
+        sd = [f for f in sf if f.kind == "date" and len(str(f.value)) == 10]
+        if cd and sd and not ({f.value for f in cd} & {f.value for f in sd}):
+            cy4 = {str(f.value)[:4] for f in cd}
+            pair = next(((c, s) for c in cd for s in sd if str(s.value)[:4] in cy4 or str(c.value)[:4] == "????"), None)
+            if pair:
+                out.append(Mismatch("date", pair[0], pair[1]))
+    return out
+
+
+@lru_cache(maxsize=200_000)
+def _tokset(text: str) -> frozenset[str]:
+    return frozenset(t for t in tokenize(text) if t not in _STOP)
+
+
+@lru_cache(maxsize=200_000)
+def _sentences(text: str) -> tuple[str, ...]:
+    sents = tuple(text[s:e] for s, e in split_sentences(text))
+    return sents or (text,)
+
+
+def _fact_features(claim: str, statement: str) -> list[float]:
+    cf, sf = extract_facts(claim), extract_facts(statement)
+    cnum = [f for f in cf if f.kind in _NUMERIC]
+    snum = [f for f in sf if f.kind in _NUMERIC]
+    svals = {round(float(f.value), 6) for f in snum} | {float(v) for v in _years(sf)}
+    present = sum(1 for f in cnum if round(float(f.value), 6) in svals)
+    mism = fact_mismatches(claim, statement)
+    n_fig = sum(1 for m in mism if m.kind == "figure")
+    n_date = sum(1 for m in mism if m.kind == "date")
+    s_units = {unit_key(f.unit) for f in snum if f.unit}
+    unit_match_same = sum(
+        1 for f in cnum if f.unit and unit_key(f.unit) in s_units and any(
+            _same_value(f, g) for g in snum if unit_key(g.unit) == unit_key(f.unit))
+    )
+    cy, sy = _years(cf), _years(sf)
+    year_match = 1.0 if set(cy) & set(sy) else 0.0
+    cent = {str(f.value).lower() for f in cf if f.kind == "entity"}
+    slow = statement.lower()
+    ent_cov = (sum(1 for e in cent if e in slow) / len(cent)) if cent else -1.0
+    return [
+        float(len(cnum)),
+        float(len(snum)),
+        present / len(cnum) if cnum else -1.0,
+        float(n_fig),
+        float(n_fig > 0),
+        float(n_date),
+        float(unit_match_same),
+        year_match,
+        float(bool(cy)),
+        float(bool(sy)),
+        ent_cov,
+    ]
+
+
+_FACT_NAMES = [
+    "n_claim_num", "n_stmt_num", "claim_num_present", "n_fig_mismatch", "any_fig_mismatch",
+    "n_date_mismatch", "n_unit_value_match", "year_match", "claim_has_year", "stmt_has_year", "entity_cov",
+]
+
+
+def _lex_features(claim: str, statement: str) -> list[float]:
+    ct, st = _tokset(claim), _tokset(statement)
+    inter = len(ct & st)
+    union = len(ct | st) or 1
+    c_ref = len(_REFUTE_RE.findall(claim))
+    s_ref = len(_REFUTE_RE.findall(statement))
+    c_den = len(_DENIAL_RE.findall(claim))
+    s_den = len(_DENIAL_RE.findall(statement))
+    c_neg = len(_NEG_ONLY_RE.findall(claim))
+    s_neg = len(_NEG_ONLY_RE.findall(statement))
+    c_hed = len(_HEDGE_RE.findall(claim))
+    s_hed = len(_HEDGE_RE.findall(statement))
+    return [
+        inter / union,
+        inter / (len(ct) or 1),
+        float(c_ref), float(s_ref), float(c_den), float(s_den), float(c_neg), float(s_neg),
+        float((c_neg > 0) != (s_neg > 0)), float((c_den > 0) != (s_den > 0)),
+        float(c_hed), float(s_hed),
+    ]
+
+
+_LEX_NAMES = [
+    "jaccard", "claim_cov", "c_refute", "s_refute", "c_denial", "s_denial", "c_neg", "s_neg",
+    "neg_mismatch", "denial_mismatch", "c_hedge", "s_hedge",
+]
+
+FEATURE_NAMES = (
+    ["cos_word", "cos_char", "best_cos_word", "best_cos_char", "top3_cos", "n_sents", "best_pos",
+     "log_len_claim", "log_len_stmt"]
+    + [f"full_{n}" for n in _LEX_NAMES] + [f"best_{n}" for n in _LEX_NAMES]
+    + [f"full_{n}" for n in _FACT_NAMES] + [f"best_{n}" for n in _FACT_NAMES]
+)
+
+
+class PairFeaturizer(TransformerMixin, BaseEstimator):
+    """Dense features for ``(claim, statement)`` pairs.
+
+    Hashed word (1-2 gram) and char_wb (3-5 gram) TF-IDF with IDF fitted on the training texts gives
+    cosine similarities for the full statement and for its best-matching sentence; lexical overlap,
+    refuting/hedging/denial/negation cues (EN+VI) and fact-consistency features are computed on both.
+    The fitted state is just two IDF vectors, so the artifact stays small.
+    """
+
+    def __init__(self, n_word_features: int = 2**18, n_char_features: int = 2**18) -> None:
+        self.n_word_features = n_word_features
+        self.n_char_features = n_char_features
+
+    # -- vectorisation -------------------------------------------------------
+    def _hashers(self) -> tuple[HashingVectorizer, HashingVectorizer]:
+        w = HashingVectorizer(n_features=self.n_word_features, token_pattern=r"(?u)\w+", ngram_range=(1, 2),
+                              alternate_sign=False, norm=None, lowercase=True)
+        c = HashingVectorizer(n_features=self.n_char_features, analyzer="char_wb", ngram_range=(3, 5),
+                              alternate_sign=False, norm=None, lowercase=True)
+        return w, c
+
+    def vectorize(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """L2-normalised (word, char) TF-IDF rows for ``texts`` using the fitted IDF."""
+        w, c = self._hashers()
+        texts = [normalize(t) for t in texts]
+        return (self.word_tfidf_.transform(w.transform(texts)).tocsr(),
+                self.char_tfidf_.transform(c.transform(texts)).tocsr())
+
+    def fit(self, X: Sequence[tuple[str, str]], y: object = None) -> "PairFeaturizer":
+        texts = sorted({normalize(t) for pair in X for t in pair})
+        w, c = self._hashers()
+        self.word_tfidf_ = TfidfTransformer(sublinear_tf=True).fit(w.transform(texts))
+        self.char_tfidf_ = TfidfTransformer(sublinear_tf=True).fit(c.transform(texts))
+        self.n_features_out_ = len(FEATURE_NAMES)
+        return self
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(FEATURE_NAMES, dtype=object)
+
+    def transform(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
+        pairs = [(normalize(c), normalize(s)) for c, s in X]
+        n = len(pairs)
+        out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float64)
+        if n == 0:
+            return out
+        claims = sorted({c for c, _ in pairs})
+        stmts = sorted({s for _, s in pairs})
+        ci = {t: i for i, t in enumerate(claims)}
+        si = {t: i for i, t in enumerate(stmts)}
+        Cw, Cc = self.vectorize(claims)
+        Sw, Sc = self.vectorize(stmts)
+        sent_lists = [_sentences(s) for s in stmts]
+        offsets = np.cumsum([0] + [len(x) for x in sent_lists])
+        flat = [t for x in sent_lists for t in x]
+        Tw, Tc = self.vectorize(flat)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for k, (c, s) in enumerate(pairs):
+            groups[si[s]].append(k)
+        for j, ks in groups.items():
+            cidx = [ci[pairs[k][0]] for k in ks]
+            a, b = offsets[j], offsets[j + 1]
+            full_w = np.asarray(Cw[cidx].multiply(Sw[j]).sum(axis=1)).ravel()
+            full_c = np.asarray(Cc[cidx].multiply(Sc[j]).sum(axis=1)).ravel()
+            sw = (Cw[cidx] @ Tw[a:b].T).toarray()
+            sc = (Cc[cidx] @ Tc[a:b].T).toarray()
+            comb = 0.5 * (sw + sc)
+            best = comb.argmax(axis=1)
+            top3 = -np.sort(-comb, axis=1)[:, :3].mean(axis=1)
+            nsent = b - a
+            for r, k in enumerate(ks):
+                claim, stmt = pairs[k]
+                bs = sent_lists[j][best[r]]
+                row = [
+                    full_w[r], full_c[r], sw[r, best[r]], sc[r, best[r]], top3[r], math.log1p(nsent),
+                    best[r] / max(nsent, 1), math.log1p(len(claim)), math.log1p(len(stmt)),
+                ]
+                row += _lex_features(claim, stmt) + _lex_features(claim, bs)
+                row += _fact_features(claim, stmt) + _fact_features(claim, bs)
+                out[k] = row
+        return out

@@ -1,0 +1,253 @@
+"""FactCC-style synthetic (claim, statement, label) pairs, EN (from real sentences) and VI (templates)."""
+from __future__ import annotations
+
+import random
+import re
+from typing import Iterable, Sequence
+
+from .facts import extract_facts
+from .text import split_sentences
+
+__all__ = ["perturb_sentences", "vietnamese_pairs", "english_template_pairs"]
+
+_AUX_RE = re.compile(r"(?<!\w)(is|are|was|were|has|have|had|will|can|did|does|could|would|should)(?!\w)")
+_ACTORS_EN = ["Officials", "The ministry", "Police", "The government", "A spokesperson", "Authorities", "The agency"]
+
+
+def _change_number(v: float, rng: random.Random) -> float:
+    iv = int(v)
+    s = str(iv)
+    opts = []
+    if v == iv and len(s) >= 2 and len(set(s)) > 1:
+        opts.append(float(s[::-1].lstrip("0") or "1"))
+        t = list(s)
+        i = rng.randrange(len(t) - 1)
+        t[i], t[i + 1] = t[i + 1], t[i]
+        if t[0] != "0":
+            opts.append(float("".join(t)))
+    opts += [v * 10, max(1.0, round(v * rng.choice([0.5, 0.7, 1.3, 1.5, 2.0, 3.0]))), v + rng.randint(1, 9)]
+    opts = [o for o in opts if o != v]
+    return rng.choice(opts)
+
+
+def _fmt(v: float, like: str) -> str:
+    if v == int(v):
+        iv = int(v)
+        if "," in like and len(str(iv)) > 3:
+            return f"{iv:,}"
+        if "." in like and len(str(iv)) > 3:
+            return f"{iv:,}".replace(",", ".")
+        return str(iv)
+    return f"{v:g}"
+
+
+def _clause(sent: str, keep: tuple[int, int], rng: random.Random) -> str:
+    """A sub-span of ``sent`` containing ``keep`` (cut at commas / 'and'), or the sentence."""
+    cuts = [0] + [m.end() for m in re.finditer(r",\s|;\s|\s(?:and|but|while|và|nhưng)\s", sent)] + [len(sent)]
+    starts = [c for c in cuts if c <= keep[0]]
+    ends = [c for c in cuts if c >= keep[1]]
+    if not starts or not ends or rng.random() < 0.3:
+        return sent
+    s, e = rng.choice(starts[-2:]), rng.choice(ends[:2])
+    piece = sent[s:e].strip(" ,;.")
+    return piece[0].upper() + piece[1:] if len(piece) > 15 else sent
+
+
+def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: random.Random,
+                      n_per: int = 1) -> list[tuple[str, str, str]]:
+    """Make (claim, statement, label) pairs from real sentences carrying figures/years.
+
+    figure changed / negation / denial / year shifted -> contradicts; faithful sub-clause or
+    attributed paraphrase with the same figures -> supports; a random other sentence -> unrelated.
+    """
+    out: list[tuple[str, str, str]] = []
+    for sent in sentences:
+        facts = extract_facts(sent)
+        nums = [f for f in facts if f.kind in ("quantity", "percent", "money") and f.value_span]
+        years = [f for f in facts if f.kind == "year"]
+        for _ in range(n_per):
+            # supports: clause subset or attribution, same figures
+            anchor = rng.choice(nums or years) if (nums or years) else None
+            keep = anchor.value_span if anchor else (0, min(len(sent), 20))
+            sup = _clause(sent, keep, rng)
+            r = rng.random()
+            if r < 0.3:
+                sup = f"According to {rng.choice(['officials', 'the ministry', 'police', 'the report'])}, " + sup[0].lower() + sup[1:]
+            elif r < 0.45:
+                sup = sup.rstrip(".") + f", {rng.choice(['officials said', 'the agency said', 'police said'])}."
+            out.append((sup, sent, "supports"))
+            # contradicts
+            kinds = ["negation", "denial"] + (["figure"] * 3 if nums else []) + (["year"] * 2 if years else [])
+            k = rng.choice(kinds)
+            if k == "figure":
+                f = rng.choice(nums)
+                a, b = f.value_span
+                raw = sent[a:b]
+                if not re.fullmatch(r"[\d.,]+", raw):
+                    continue
+                new = _fmt(_change_number(float(f.value) / _scale(f, raw), rng), raw)
+                changed = sent[:a] + new + sent[b:]
+                con = _clause(changed, (a, a + len(new)), rng)
+            elif k == "year":
+                f = rng.choice(years)
+                a, b = f.value_span
+                new = str(int(f.value) + rng.choice([-3, -2, -1, 1, 2, 3]))
+                con = _clause(sent[:a] + new + sent[b:], (a, a + len(new)), rng)
+            elif k == "negation":
+                m = _AUX_RE.search(sent)
+                if m:
+                    con = sent[:m.end()] + " not" + sent[m.end():]
+                else:
+                    con = "It is not true that " + sent[0].lower() + sent[1:]
+            else:
+                verb = rng.choice(["denied that", "denies that", "rejected claims that", "said it is false that"])
+                con = f"{rng.choice(_ACTORS_EN)} {verb} " + sent[0].lower() + sent[1:]
+            out.append((con, sent, "contradicts"))
+            # unrelated
+            out.append((rng.choice(others), sent, "unrelated"))
+    return out
+
+
+def _scale(f, raw: str) -> float:
+    from .facts import parse_number
+    base = parse_number(raw, False) or parse_number(raw, True) or float(f.value)
+    return float(f.value) / base if base else 1.0
+
+
+# ----------------------------------------------------------------------------- Vietnamese templates
+_VI_ORGS = [
+    "Bộ Công an", "Công an thành phố Hà Nội", "Công an TP.HCM", "Cục Cảnh sát giao thông", "Tổng cục Hải quan",
+    "Cục Quản lý thị trường", "Bộ Y tế", "Sở Y tế Đà Nẵng", "Công an tỉnh Quảng Ninh", "Bộ Tài chính",
+    "Viện Kiểm sát nhân dân tối cao", "Cục Cảnh sát kinh tế", "Bộ đội Biên phòng", "Thanh tra Chính phủ",
+]
+_VI_ACTIONS = [
+    ("phát hiện", ["vụ vi phạm", "vụ buôn lậu", "trường hợp", "cơ sở vi phạm"]),
+    ("khởi tố", ["vụ án", "bị can", "vụ án hình sự"]),
+    ("bắt giữ", ["đối tượng", "người", "đối tượng truy nã"]),
+    ("xử phạt", ["trường hợp", "doanh nghiệp", "phương tiện"]),
+    ("thu giữ", ["tấn hàng hóa", "kg ma túy", "chiếc điện thoại"]),
+    ("kiểm tra", ["cơ sở", "doanh nghiệp", "phương tiện"]),
+    ("triệt phá", ["đường dây", "ổ nhóm tội phạm"]),
+    ("hỗ trợ", ["hộ dân", "người", "học sinh"]),
+]
+_VI_TIMES = ["Năm {y}", "Trong năm {y}", "Từ đầu năm {y}", "Trong tháng {m}/{y}", "Trong quý {q} năm {y}"]
+_VI_UNRELATED = [
+    "Đội tuyển bóng đá Việt Nam giành chiến thắng trong trận đấu tối Chủ nhật.",
+    "Thời tiết Hà Nội hôm nay có mưa rào và dông vài nơi.",
+    "Giá vàng trong nước tăng mạnh vào phiên giao dịch sáng nay.",
+    "Ca sĩ nổi tiếng vừa ra mắt album mới tại TP.HCM.",
+    "Lễ hội hoa xuân thu hút hàng nghìn du khách đến tham quan.",
+    "Nhiều trường đại học công bố điểm chuẩn tuyển sinh năm nay.",
+    "Giải chạy marathon quốc tế diễn ra tại Đà Nẵng với hơn 5.000 vận động viên.",
+    "Bộ phim mới của đạo diễn trẻ đạt doanh thu cao trong tuần đầu ra mắt.",
+]
+
+
+def _vi_sentence(rng: random.Random) -> tuple[str, dict]:
+    org = rng.choice(_VI_ORGS)
+    y = rng.randint(2010, 2024)
+    t = rng.choice(_VI_TIMES).format(y=y, m=rng.randint(1, 12), q=rng.randint(1, 4))
+    (v1, u1s), (v2, u2s) = rng.sample(_VI_ACTIONS, 2)
+    n1, n2 = rng.randint(2, 999), rng.randint(2, 2500)
+    u1, u2 = rng.choice(u1s), rng.choice(u2s)
+    n2s = f"{n2:,}".replace(",", ".")
+    sent = f"{t}, {org} đã {v1} {n1} {u1}, {v2} {n2s} {u2}."
+    return sent, dict(org=org, y=y, t=t, v1=v1, v2=v2, n1=n1, n2=n2, u1=u1, u2=u2, n2s=n2s)
+
+
+def vietnamese_pairs(n: int, rng: random.Random) -> list[tuple[str, str, str]]:
+    """Template Vietnamese (claim, statement, label) pairs (press-release style)."""
+    out: list[tuple[str, str, str]] = []
+    for _ in range(n):
+        sent, d = _vi_sentence(rng)
+        short_org = d["org"].split(" thành phố")[0]
+        # supports
+        r = rng.random()
+        if r < 0.4:
+            sup = f"{short_org} {d['v1']} {d['n1']} {d['u1']} trong năm {d['y']}"
+        elif r < 0.7:
+            sup = f"Theo {d['org']}, {d['n2s']} {d['u2']} đã bị {d['v2']} trong năm {d['y']}."
+        else:
+            sup = f"{d['org']} {d['v1']} {d['n1']} {d['u1']} và {d['v2']} {d['n2s']} {d['u2']}"
+        out.append((sup, sent, "supports"))
+        # contradicts
+        k = rng.choice(["figure", "figure", "figure", "year", "neg", "deny"])
+        if k == "figure":
+            new = int(_change_number(float(d["n1"]), rng))
+            con = f"{short_org} {d['v1']} {new} {d['u1']} trong năm {d['y']}"
+        elif k == "year":
+            con = f"{short_org} {d['v1']} {d['n1']} {d['u1']} trong năm {d['y'] + rng.choice([-2, -1, 1, 2])}"
+        elif k == "neg":
+            con = f"{short_org} không {d['v1']} {d['u1'].split()[-1]} nào trong năm {d['y']}"
+        else:
+            con = f"{short_org} {rng.choice(['bác bỏ', 'phủ nhận'])} thông tin đã {d['v1']} {d['n1']} {d['u1']}"
+        out.append((con, sent, "contradicts"))
+        # unrelated (other topic or other template sentence)
+        other = rng.choice(_VI_UNRELATED) if rng.random() < 0.6 else _vi_sentence(rng)[0]
+        out.append((other, sent, "unrelated"))
+    return out
+
+
+_EN_ORGS = [
+    "the Ministry of Health", "the national police", "the customs department", "the Ministry of Finance",
+    "the city council", "the environmental agency", "the border guard", "the anti-corruption office",
+    "the Ministry of Transport", "the market surveillance agency",
+]
+_GERUND = {"investigated": "investigating", "arrested": "arresting", "fined": "fining", "inspected": "inspecting",
+           "seized": "seizing", "deported": "deporting", "vaccinated": "vaccinating", "extradited": "extraditing"}
+_EN_ACTIONS = [
+    ("extradited", ["foreign criminals", "suspects", "fugitives"]),
+    ("investigated", ["cases", "corruption cases", "fraud cases", "smuggling cases"]),
+    ("arrested", ["suspects", "people", "drug traffickers"]),
+    ("fined", ["companies", "drivers", "businesses"]),
+    ("inspected", ["facilities", "restaurants", "factories"]),
+    ("seized", ["tonnes of goods", "kilograms of drugs", "vehicles"]),
+    ("deported", ["foreign nationals", "illegal migrants"]),
+    ("vaccinated", ["children", "residents"]),
+]
+
+
+def english_template_pairs(n: int, rng: random.Random) -> list[tuple[str, str, str]]:
+    """Template English press-release pairs, mirroring :func:`vietnamese_pairs`."""
+    out: list[tuple[str, str, str]] = []
+    for _ in range(n):
+        org = rng.choice(_EN_ORGS)
+        y = rng.randint(2010, 2024)
+        (v1, u1s), (v2, u2s) = rng.sample(_EN_ACTIONS, 2)
+        u1, u2 = rng.choice(u1s), rng.choice(u2s)
+        n1, n2 = rng.randint(2, 999), rng.randint(2, 5000)
+        sent = f"In {y}, {org} {v1} {n1} {u1} and {v2} {n2:,} {u2}."
+        Org = org[0].upper() + org[1:]
+        r = rng.random()
+        if r < 0.5:
+            sup = f"{Org} {v1} {n1} {u1} last year"
+        else:
+            sup = f"{n2:,} {u2} were {v2} by {org} in {y}, officials said"
+        out.append((sup, sent, "supports"))
+        k = rng.choice(["figure", "figure", "figure", "year", "neg", "deny", "deny_short", "deny_short"])
+        if k == "figure":
+            con = f"{Org} {v1} {int(_change_number(float(n1), rng))} {u1} in {y}"
+        elif k == "year":
+            con = f"{Org} {v1} {n1} {u1} in {y + rng.choice([-2, -1, 1, 2])}"
+        elif k == "neg":
+            con = f"{Org} did not {v1.rstrip('d').rstrip('e') if False else 'report'} any {u1} in {y}"
+        elif k == "deny":
+            con = f"{Org} {rng.choice(['denies', 'denied'])} that it {v1} {n1} {u1}"
+        else:
+            actor = rng.choice(["Police", "Officials", "Authorities", "Ministry", "Government", Org])
+            ger = _GERUND.get(v1, v1)
+            con = f"{actor} {rng.choice(['deny', 'denies', 'denied', 'reject claims of'])} {ger} {n1} {u1}"
+        out.append((con, sent, "contradicts"))
+    return out
+
+
+def numeric_sentences(bodies: Iterable[str], limit: int, rng: random.Random) -> list[str]:
+    """Sentences (40-300 chars) from ``bodies`` that carry a figure or a year."""
+    out = []
+    for b in bodies:
+        for s, e in split_sentences(b):
+            sent = b[s:e]
+            if 40 <= len(sent) <= 300 and any(f.kind in ("quantity", "percent", "money", "year") for f in extract_facts(sent)):
+                out.append(sent)
+    rng.shuffle(out)
+    return out[:limit]
