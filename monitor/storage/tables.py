@@ -244,7 +244,8 @@ class Match(Base):
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     model_version: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="new")  # new|confirmed|dismissed|escalated|resolved
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new|confirmed|dismissed|escalated|resolved|withdrawn
+    uncertainty: Mapped[float | None] = mapped_column(Float)  # 1 - margin between the two likeliest labels
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -270,6 +271,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="reviewer")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    daily_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -305,3 +308,80 @@ class ReviewEvent(Base):
 
     match: Mapped[Match] = relationship(back_populates="events")
     user: Mapped[User | None] = relationship()
+
+
+class Feedback(Base):
+    """A reviewer's decision as a labelled example, frozen with the texts and the model that made the match."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int | None] = mapped_column(ForeignKey("matches.id", ondelete="SET NULL"), index=True)
+    claim_text: Mapped[str] = mapped_column(Text)
+    statement_text: Mapped[str] = mapped_column(Text)
+    predicted_label: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(16))  # the label the reviewer's decision implies
+    reason: Mapped[str | None] = mapped_column(Text)
+    model_version: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ModelVersion(Base):
+    """The model registry: every trained classifier with its card, metrics and promotion decision."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), unique=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))  # candidate | active | rejected | retired
+    decision: Mapped[str | None] = mapped_column(Text)  # why it was or was not promoted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AlertRule(Base):
+    """Who is told about which new contradictions, through which channel."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    release_ids: Mapped[list[int] | None] = mapped_column(JSON)  # None: every release
+    feed_ids: Mapped[list[int] | None] = mapped_column(JSON)  # None: every outlet
+    min_score: Mapped[float] = mapped_column(Float, default=0.8)
+    channel: Mapped[str] = mapped_column(String(16))  # email | webhook
+    target: Mapped[str] = mapped_column(String(2048))  # addresses (comma separated) or webhook URL
+    secret: Mapped[str | None] = mapped_column(String(255))  # HMAC key of a webhook
+    window_minutes: Mapped[int] = mapped_column(Integer, default=24 * 60)  # one alert per story per window
+    max_per_hour: Mapped[int] = mapped_column(Integer, default=20)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertDelivery(Base):
+    """One alert for one story to one rule's target; unique per (rule, story, window) so restarts never resend."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("rule_id", "dedup_key", name="uq_alert_deliveries_rule_dedup"),
+                      Index("ix_alert_deliveries_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True)
+    match_id: Mapped[int | None] = mapped_column(ForeignKey("matches.id", ondelete="SET NULL"))
+    dedup_key: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed | suppressed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
