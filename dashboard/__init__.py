@@ -53,6 +53,17 @@ def create_app(settings: Settings | None = None, config: Mapping[str, Any] | Non
     app.register_blueprint(auth.bp)
     app.register_blueprint(matches.bp)
     app.register_blueprint(health.bp)
+    from dashboard import exports, overview  # review-side pages (overview charts, queue exports)
+
+    app.register_blueprint(overview.bp)
+    app.register_blueprint(exports.bp)
+    from dashboard import admin_feeds, admin_releases, admin_users, api  # feeds, releases, users, JSON API
+
+    app.register_blueprint(admin_feeds.bp)
+    app.register_blueprint(admin_releases.bp)
+    app.register_blueprint(admin_users.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # token-authenticated and read-only; the session cookie is never accepted there
     return app
 
 

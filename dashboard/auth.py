@@ -39,7 +39,11 @@ login_manager.login_message = "Please sign in to continue."
 login_manager.login_message_category = "info"
 
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
+# Blueprints that authenticate each request themselves (the JSON API: bearer tokens, never the session).
+TOKEN_BLUEPRINTS = frozenset({"api"})
 REVIEW_ROLES = frozenset({"admin", "reviewer"})
+MANAGE_ROLES = REVIEW_ROLES  # who may add, edit and pause feeds and releases
+ADMIN_ROLES = frozenset({"admin"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,6 +78,8 @@ def _load_user(user_id: str) -> SignedInUser | None:
 
 
 def _require_login() -> Response | None:
+    if request.blueprint in TOKEN_BLUEPRINTS:
+        return None  # checked by the blueprint's own before_request
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
     return login_manager.unauthorized()  # type: ignore[no-any-return]

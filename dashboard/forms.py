@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, TextAreaField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
 DISMISS_REASONS = (
     "not a contradiction",
@@ -13,7 +13,8 @@ DISMISS_REASONS = (
     "duplicate",
     "other",
 )
-REVIEW_ACTIONS = ("confirm", "dismiss", "reopen", "comment")
+REVIEW_ACTIONS = ("confirm", "dismiss", "escalate", "resolve", "reopen", "comment", "assign")
+BULK_ACTIONS = ("confirm", "dismiss", "escalate", "assign")
 
 
 class LoginForm(FlaskForm):
@@ -28,6 +29,8 @@ class ReviewForm(FlaskForm):
     action = StringField("Action", validators=[DataRequired(), AnyOf(REVIEW_ACTIONS)])
     dismiss_reason = StringField("Reason", validators=[Optional(), AnyOf(DISMISS_REASONS)])
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])
+    # "" unassigns; otherwise a user id, checked against the active reviewers by the view
+    assignee = StringField("Assignee", validators=[Optional(), Regexp(r"^[0-9]{1,10}$")])
 
     def review_note(self) -> str | None:
         """The note stored with the action: the dismiss reason first, then the free text."""
@@ -36,6 +39,12 @@ class ReviewForm(FlaskForm):
         if reason and text:
             return f"{reason}: {text}"
         return reason or text or None
+
+
+class BulkReviewForm(ReviewForm):
+    """One action applied to the matches ticked in the queue (``ids`` are read with ``getlist``)."""
+
+    action = StringField("Action", validators=[DataRequired(), AnyOf(BULK_ACTIONS)])
 
 
 class LogoutForm(FlaskForm):

@@ -1,37 +1,124 @@
-"""The review queue, the match page, and the review action."""
+"""The review queue (filters in the URL, keyset pagination, bulk actions), the match page, and review actions."""
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dashboard.auth import REVIEW_ROLES, require_role
 from dashboard.db import get_db
-from dashboard.forms import DISMISS_REASONS, ReviewForm
+from dashboard.forms import DISMISS_REASONS, BulkReviewForm, ReviewForm
 from dashboard.highlight import segments
 from dashboard.security import safe_http_url
 from monitor.errors import MonitorError, NotFoundError
 from monitor.pipeline.review import STATUSES, review_match
-from monitor.queries import MatchFilter, list_matches
-from monitor.storage.tables import Claim, Item, Match, ReviewEvent, Statement
+from monitor.queries import MatchFilter, list_matches, neighbours, same_story
+from monitor.storage.tables import Claim, Feed, Item, Match, Release, ReviewEvent, Statement, User
 
 bp = Blueprint("matches", __name__)
 
 LABELS = ("contradicts", "supports", "discusses")
 ANY = "all"
 CONTEXT_CHARS = 240
+MAX_QUERY_CHARS = 200
+MAX_BULK = 500
 # Status each action leads to; an action that would not change the status is refused (double submit).
-ACTION_TARGET = {"confirm": "confirmed", "dismiss": "dismissed", "reopen": "new"}
+ACTION_TARGET = {"confirm": "confirmed", "dismiss": "dismissed", "escalate": "escalated", "resolve": "resolved",
+                 "reopen": "new"}
+FLASH_DONE = {"confirm": "Confirmed.", "dismiss": "Dismissed.", "escalate": "Escalated.", "resolve": "Resolved.",
+              "reopen": "Reopened.", "comment": "Comment added.", "assign": "Assignee changed."}
+BULK_DONE = {"confirm": "Confirmed", "dismiss": "Dismissed", "escalate": "Escalated", "assign": "Assigned"}
+SHORTCUTS_QUEUE = (("j", "next row"), ("k", "previous row"), ("Enter / o", "open the selected match"),
+                   ("x", "tick the selected row for a bulk action"), ("?", "show or hide this help"))
+SHORTCUTS_MATCH = (("c", "confirm"), ("d", "choose a reason to dismiss"), ("n", "next match in the queue"),
+                   ("p", "previous match in the queue"), ("u", "back to the queue"), ("?", "show or hide this help"))
+_LANG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
-def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = request.args.get(name, default)
-    return value if value in allowed or value == ANY else default
+@dataclass
+class QueueArgs:
+    """The queue filters read from a query string: the ``MatchFilter``, and what links carry to keep them."""
+
+    flt: MatchFilter
+    values: dict[str, str]  # every filter as shown in the form
+    url_args: dict[str, str] = field(default_factory=dict)  # only the ones that differ from the defaults
+
+
+DEFAULTS = {"status": "new", "label": "contradicts", "feed": "", "release": "", "lang": "", "date_field": "created",
+            "from": "", "to": "", "min": "", "assignee": "", "q": ""}
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isdigit() and 0 < len(value) <= 10 and int(value) > 0 else None
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def parse_queue_args(args: Mapping[str, str], user_id: int | None = None) -> QueueArgs:
+    """Filters from ``args``; anything unknown or malformed falls back to its default (never an error)."""
+    raw = {key: (args.get(key) or "").strip() for key in DEFAULTS}
+    values = dict(DEFAULTS)
+    if raw["status"] in (*STATUSES, ANY):
+        values["status"] = raw["status"]
+    if raw["label"] in (*LABELS, ANY):
+        values["label"] = raw["label"]
+    feed_id, release_id = _int(raw["feed"]), _int(raw["release"])
+    values["feed"] = str(feed_id or "")
+    values["release"] = str(release_id or "")
+    if _LANG.fullmatch(raw["lang"]):
+        values["lang"] = raw["lang"]
+    if raw["date_field"] in ("created", "published"):
+        values["date_field"] = raw["date_field"]
+    date_from, date_to = _date(raw["from"]), _date(raw["to"])
+    values["from"] = date_from.isoformat() if date_from else ""
+    values["to"] = date_to.isoformat() if date_to else ""
+    min_score = None
+    try:
+        percent = float(raw["min"]) if raw["min"] else None
+    except ValueError:
+        percent = None
+    if percent is not None and math.isfinite(percent) and 0 <= percent <= 100:
+        min_score = percent / 100
+        values["min"] = f"{percent:g}"
+    assignee_id, unassigned = None, False
+    if raw["assignee"] == "unassigned":
+        unassigned, values["assignee"] = True, "unassigned"
+    elif raw["assignee"] == "me" and user_id:
+        assignee_id, values["assignee"] = user_id, "me"
+    elif _int(raw["assignee"]):
+        assignee_id = _int(raw["assignee"])
+        values["assignee"] = str(assignee_id)
+    values["q"] = raw["q"][:MAX_QUERY_CHARS]
+    flt = MatchFilter(
+        status=None if values["status"] == ANY else values["status"],
+        label=None if values["label"] == ANY else values["label"],
+        feed_id=feed_id, release_id=release_id, language=values["lang"] or None, min_score=min_score,
+        date_field=values["date_field"], date_from=date_from, date_to=date_to,
+        assignee_id=assignee_id, unassigned=unassigned, q=values["q"] or None,
+    )
+    url_args = {key: value for key, value in values.items() if value != DEFAULTS[key]}
+    if not (date_from or date_to):
+        url_args.pop("date_field", None)
+    return QueueArgs(flt, values, url_args)
+
+
+def queue_args() -> QueueArgs:
+    """The filters of the current request's query string (``me`` is the signed-in user)."""
+    return parse_queue_args(request.args, current_user.id if current_user.is_authenticated else None)
 
 
 def parse_before(value: str | None) -> tuple[float, int] | None:
@@ -48,28 +135,51 @@ def parse_before(value: str | None) -> tuple[float, int] | None:
     return score, match_id
 
 
+def assignable_users(db: Session) -> list[User]:
+    """Active users who may review (the choices of "assign to")."""
+    return list(db.scalars(select(User).where(User.active.is_(True), User.role.in_(sorted(REVIEW_ROLES)))
+                           .order_by(User.username)))
+
+
+def _filter_choices(db: Session, qa: QueueArgs) -> dict[str, Any]:
+    feeds = db.execute(select(Feed.id, Feed.name).order_by(Feed.name, Feed.id)).all()
+    releases = db.execute(select(Release.id, Release.title).where(Release.retired.is_(False))
+                          .order_by(Release.published_at.desc(), Release.id.desc()).limit(300)).all()
+    if qa.flt.release_id and all(rid != qa.flt.release_id for rid, _ in releases):
+        chosen = db.execute(select(Release.id, Release.title).where(Release.id == qa.flt.release_id)).all()
+        releases = [*chosen, *releases]
+    languages = sorted({lang for lang in db.scalars(
+        select(Item.language).where(Item.language.is_not(None)).distinct().limit(100)) if lang})
+    return {"feeds": feeds, "releases": releases, "languages": languages, "users": assignable_users(db)}
+
+
 @bp.route("/")
 def queue() -> Any:
-    status = _choice("status", STATUSES, "new")
-    label = _choice("label", LABELS, "contradicts")
+    qa = queue_args()
     before = parse_before(request.args.get("before"))
     page_size = current_app.config["QUEUE_PAGE_SIZE"]
-    flt = MatchFilter(status=None if status == ANY else status, label=None if label == ANY else label)
-    rows = list_matches(get_db(), flt, limit=page_size + 1, before=before)
+    db = get_db()
+    rows = list_matches(db, qa.flt, limit=page_size + 1, before=before)
     next_url = None
     if len(rows) > page_size:
         rows = rows[:page_size]
         last = rows[-1]
-        next_url = url_for("matches.queue", status=status, label=label, before=f"{last.score!r}:{last.id}")
+        next_url = url_for("matches.queue", **qa.url_args, before=f"{last.score!r}:{last.id}")
     return render_template(
         "queue.html",
         matches=rows,
-        status=status,
-        label=label,
+        f=qa.values,
+        url_args=qa.url_args,
+        status=qa.values["status"],
+        label=qa.values["label"],
         statuses=(*STATUSES, ANY),
         labels=(*LABELS, ANY),
         next_url=next_url,
-        first_url=url_for("matches.queue", status=status, label=label) if before else None,
+        first_url=url_for("matches.queue", **qa.url_args) if before else None,
+        dismiss_reasons=DISMISS_REASONS,
+        can_review=current_user.role in REVIEW_ROLES,
+        shortcuts=SHORTCUTS_QUEUE,
+        **_filter_choices(db, qa),
     )
 
 
@@ -89,6 +199,7 @@ def _load_match(match_id: int) -> Match:
             joinedload(Match.claim).joinedload(Claim.item).joinedload(Item.feed),
             joinedload(Match.statement).joinedload(Statement.release),
             joinedload(Match.reviewed_by),
+            joinedload(Match.assignee),
             selectinload(Match.events).joinedload(ReviewEvent.user),
         )
     )
@@ -99,7 +210,9 @@ def _load_match(match_id: int) -> Match:
 
 @bp.route("/matches/<int:match_id>")
 def detail(match_id: int) -> Any:
+    db = get_db()
     match = _load_match(match_id)
+    qa = queue_args()
     claim, statement = match.claim, match.statement
     item, release = claim.item, statement.release
     claim_field = item.title if claim.source == "title" else item.body_text
@@ -107,6 +220,8 @@ def detail(match_id: int) -> Any:
     statement_before, statement_after = _context(release.body or "", statement.start, statement.end,
                                                  statement.text)
     reasons = [r for r in (match.reasons or []) if isinstance(r, dict)]
+    prev_id, next_id = neighbours(db, qa.flt, match.score, match.id)
+    can_review = current_user.role in REVIEW_ROLES
     return render_template(
         "match.html",
         match=match,
@@ -121,8 +236,29 @@ def detail(match_id: int) -> Any:
         reasons=reasons,
         events=match.events,
         dismiss_reasons=DISMISS_REASONS,
-        can_review=current_user.role in REVIEW_ROLES,
+        can_review=can_review,
+        users=assignable_users(db) if can_review else [],
+        same_story=same_story(db, match),
+        url_args=qa.url_args,
+        queue_url=url_for("matches.queue", **qa.url_args),
+        prev_url=url_for("matches.detail", match_id=prev_id, **qa.url_args) if prev_id else None,
+        next_url=url_for("matches.detail", match_id=next_id, **qa.url_args) if next_id else None,
+        shortcuts=SHORTCUTS_MATCH,
     )
+
+
+def _assignee(db: Session, value: str | None) -> tuple[bool, User | None]:
+    """(valid, user) for the submitted assignee id; "" means unassign."""
+    if not value:
+        return True, None
+    user = db.get(User, int(value))
+    if user is None or not user.active or user.role not in REVIEW_ROLES:
+        return False, None
+    return True, user
+
+
+def _form_errors(form: ReviewForm) -> str:
+    return "; ".join(f"{name}: {', '.join(errors)}" for name, errors in form.errors.items())
 
 
 @bp.route("/matches/<int:match_id>/review", methods=["POST"])
@@ -132,11 +268,10 @@ def review(match_id: int) -> Any:
     match = db.get(Match, match_id)
     if match is None:
         abort(404)
-    back = redirect(url_for("matches.detail", match_id=match_id))
+    back = redirect(url_for("matches.detail", match_id=match_id, **queue_args().url_args))
     form = ReviewForm()
     if not form.validate_on_submit():
-        flash("The review was not saved: " + "; ".join(
-            f"{name}: {', '.join(errors)}" for name, errors in form.errors.items()), "error")
+        flash("The review was not saved: " + _form_errors(form), "error")
         return back
     action = form.action.data
     if action == "dismiss" and not form.dismiss_reason.data:
@@ -145,8 +280,17 @@ def review(match_id: int) -> Any:
     if ACTION_TARGET.get(action) == match.status:
         flash(f"Nothing changed: the match is already {match.status}.", "info")
         return back
+    assignee = None
+    if action == "assign":
+        valid, assignee = _assignee(db, form.assignee.data)
+        if not valid:
+            flash("Choose an active reviewer to assign.", "error")
+            return back
+        if (assignee.id if assignee else None) == match.assignee_id:
+            flash("Nothing changed: the match already has that assignee.", "info")
+            return back
     try:
-        review_match(db, match_id, current_user.row, action, form.review_note())
+        review_match(db, match_id, current_user.row, action, form.review_note(), assignee=assignee)
     except NotFoundError:
         abort(404)
     except MonitorError as err:
@@ -154,6 +298,69 @@ def review(match_id: int) -> Any:
         flash(str(err), "error")
         return back
     db.commit()
-    flash({"confirm": "Confirmed.", "dismiss": "Dismissed.", "reopen": "Reopened.",
-           "comment": "Comment added."}[action], "success")
+    flash(FLASH_DONE[action], "success")
+    return back
+
+
+def _bulk_ids() -> list[int]:
+    ids: list[int] = []
+    for value in request.form.getlist("ids"):
+        match_id = _int(value.strip())
+        if match_id and match_id not in ids:
+            ids.append(match_id)
+    return ids
+
+
+@bp.route("/matches/bulk", methods=["POST"])
+@require_role(*REVIEW_ROLES)
+def bulk() -> Any:
+    """Apply one action to the ticked matches; each changed match gets its own audit event."""
+    db = get_db()
+    back = redirect(url_for("matches.queue", **queue_args().url_args))
+    form = BulkReviewForm()
+    if not form.validate_on_submit():
+        flash("Nothing was changed: " + _form_errors(form), "error")
+        return back
+    ids = _bulk_ids()
+    if not ids:
+        flash("Tick at least one match first.", "error")
+        return back
+    if len(ids) > MAX_BULK:
+        flash(f"At most {MAX_BULK} matches at a time.", "error")
+        return back
+    action = form.action.data
+    if action == "dismiss" and not form.dismiss_reason.data:
+        flash("Choose a reason to dismiss.", "error")
+        return back
+    assignee = None
+    if action == "assign":
+        valid, assignee = _assignee(db, form.assignee.data)
+        if not valid:
+            flash("Choose an active reviewer to assign.", "error")
+            return back
+    matches = {m.id: m for m in db.scalars(select(Match).where(Match.id.in_(ids)))}
+    changed = unchanged = 0
+    try:
+        for match_id in ids:
+            match = matches.get(match_id)
+            if match is None:
+                continue
+            if ACTION_TARGET.get(action) == match.status or (
+                    action == "assign" and (assignee.id if assignee else None) == match.assignee_id):
+                unchanged += 1
+                continue
+            review_match(db, match_id, current_user.row, action, form.review_note(), assignee=assignee)
+            changed += 1
+    except MonitorError as err:
+        db.rollback()
+        flash(f"Nothing was changed: {err}", "error")
+        return back
+    db.commit()
+    message = f"{BULK_DONE[action]} {changed} match{'es' if changed != 1 else ''}."
+    if unchanged:
+        message += f" {unchanged} already had that state."
+    missing = len(ids) - changed - unchanged
+    if missing:
+        message += f" {missing} no longer exist{'s' if missing == 1 else ''}."
+    flash(message, "success" if changed else "info")
     return back

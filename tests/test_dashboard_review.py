@@ -143,3 +143,113 @@ def test_review_without_csrf_checks_when_disabled(tmp_path, seeded, session_fact
     with session_factory() as session:
         assert session.get(Match, seeded.match_id).status == "confirmed"
     app.extensions["monitor"].engine.dispose()
+
+
+# --- escalate / resolve / assign, same story, neighbours, shortcuts --------------------------------------
+
+import re  # noqa: E402
+
+from dashboard_rows import add_item, add_match  # noqa: E402
+from monitor.storage.db import transaction  # noqa: E402
+from monitor.storage.tables import Claim, Item, User  # noqa: E402
+
+
+def test_escalate_resolve_and_audit_trail(admin_client, seeded, session_factory):
+    _review(admin_client, seeded.match_id, action="escalate", note="needs the minister")
+    _review(admin_client, seeded.match_id, action="resolve", note="correction published")
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).status == "resolved"
+        events = session.scalars(select(ReviewEvent).order_by(ReviewEvent.id)).all()
+        assert [(e.action, e.from_status, e.to_status) for e in events] == [
+            ("escalate", "new", "escalated"), ("resolve", "escalated", "resolved")]
+    page = admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    assert "new → escalated" in page and "escalated → resolved" in page and "correction published" in page
+    assert 'value="resolve"' not in page and 'value="escalate"' in page  # no repeat of the current state
+
+
+def test_assign_to_active_reviewer_only(admin_client, seeded, session_factory):
+    with session_factory() as session:
+        users = {u.username: u.id for u in session.scalars(select(User))}
+    page = admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    assign_select = page.split('id="assign-user"')[1].split("</select>")[0]
+    assert "reviewer (reviewer)" in assign_select and "admin (admin)" in assign_select
+    assert ">viewer " not in assign_select and "(viewer)" not in assign_select
+    _review(admin_client, seeded.match_id, action="assign", assignee=str(users["viewer"]))
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).assignee_id is None
+    _review(admin_client, seeded.match_id, action="assign", assignee=str(users["reviewer"]))
+    page = admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    assert '<strong class="assignee">reviewer</strong>' in page and "assigned to reviewer" in page
+    _review(admin_client, seeded.match_id, action="assign", assignee="")
+    with session_factory() as session:
+        assert session.get(Match, seeded.match_id).assignee_id is None
+        assert [e.note for e in session.scalars(select(ReviewEvent).order_by(ReviewEvent.id))] == [
+            "assigned to reviewer", "unassigned"]
+
+
+def test_other_outlets_carrying_the_same_story(admin_client, seeded, session_factory):
+    with transaction(session_factory) as session:
+        template = session.get(Match, seeded.match_id)
+
+        def same_statement(feed, title, label="contradicts", item=None):
+            item = item or add_item(session, feed=feed, title=title)
+            claim = Claim(item_id=item.id, position=9, source="body", text="c", start=0, end=1)
+            session.add(claim)
+            session.flush()
+            match = Match(claim_id=claim.id, statement_id=template.statement_id, release_id=template.release_id,
+                          label=label, score=0.6, reasons=[], model_version="m")
+            session.add(match)
+            session.flush()
+            return match.id
+
+        other = same_statement("<b>Tin Nhanh</b>", "Lạm phát 5,2% theo Tin Nhanh")
+        same_statement("Supports Daily", "Supporting story", label="supports")
+        same_statement("ignored", "ignored", item=session.get(Item, seeded.item_id))  # same item: excluded
+        add_match(session, claim="different statement", feed="Elsewhere", title="Different statement story",
+                  release="Release Z")
+    page = admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    story = page.split('id="story-h"')[1].split("</section>")[0]
+    assert "&lt;b&gt;Tin Nhanh&lt;/b&gt;" in story
+    assert f'href="/matches/{other}"' in story and "Lạm phát 5,2% theo Tin Nhanh" in story
+    assert "Supporting story" not in story and "Different statement story" not in story
+    assert story.count("<li>") == 1
+
+
+def test_match_page_neighbours_follow_queue_order_and_filters(admin_client, seeded, session_factory):
+    with transaction(session_factory) as session:
+        higher = add_match(session, claim="higher", score=0.95).id
+        lower = add_match(session, claim="lower", score=0.10).id
+        add_match(session, claim="other label", score=0.5, label="supports")
+    page = admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    nav = re.search(r'<nav class="crumbs match-nav" id="match-nav"[^>]*>', page).group(0)
+    assert f'data-prev-url="/matches/{higher}"' in nav and f'data-next-url="/matches/{lower}"' in nav
+    # filters travel with the neighbours, and decide who they are
+    page = admin_client.get(f"/matches/{seeded.match_id}?min=50").get_data(as_text=True)
+    nav = re.search(r'<nav class="crumbs match-nav" id="match-nav"[^>]*>', page).group(0)
+    assert f'data-prev-url="/matches/{higher}?min=50"' in nav and "data-next-url" not in nav
+    assert 'data-queue-url="/?min=50"' in nav
+    # reviewing keeps the queue context
+    token = csrf_token_from(page)
+    response = admin_client.post(f"/matches/{seeded.match_id}/review?min=50",
+                                 data={"csrf_token": token, "action": "confirm"})
+    assert response.headers["Location"] == f"/matches/{seeded.match_id}?min=50"
+
+
+def test_match_page_lists_shortcuts_and_targets(admin_client, seeded):
+    page = admin_client.get(f"/matches/{seeded.match_id}").get_data(as_text=True)
+    assert '<details id="shortcuts"' in page
+    for key in ("c", "d", "n", "p", "?"):
+        assert f"<dt>{key}</dt>" in page
+    assert 'id="confirm-form"' in page and 'id="dismiss-reason"' in page
+    assert '<code class="model-version">nli-test-1</code>' in page
+    assert '<strong class="confidence">87%</strong>' in page
+
+
+def test_static_js_has_the_shortcuts():
+    from pathlib import Path
+
+    js = (Path(__file__).resolve().parents[1] / "dashboard" / "static" / "app.js").read_text()
+    for needle in ('"data-next-url"', '"data-prev-url"', '"confirm-form"', '"dismiss-reason"', 'key === "?"',
+                   'key === "j"', 'key === "k"', 'key === "o"'):
+        assert needle in js
+

@@ -6,32 +6,29 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from dateutil import parser as dateparser
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.claims import split_statements
+from monitor.collectors.language import detect_language
 from monitor.collectors.sanitize import html_to_text
 from monitor.errors import MonitorError, NotFoundError
 from monitor.storage.tables import Item, Release, Statement
 
-# Letters that occur in Vietnamese but not in English or the other Latin-script languages we expect.
-_VI_LETTERS = set("ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
+if TYPE_CHECKING:
+    import httpx
+
+    from monitor.collectors.guard import AddressGuard
+    from monitor.collectors.http import FetchLimits
+
 _HTML_HINT = re.compile(r"<\s*(html|body|p|div|article|h[1-6]|br)\b", re.I)
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.M)
 _MD_MARKUP = re.compile(r"(\*\*|__|`)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 RECHECK_WINDOW = timedelta(days=30)
-
-
-def detect_language(text: str) -> str:
-    """``vi`` when Vietnamese-only letters are frequent enough, else ``en``."""
-    letters = [c for c in text.lower() if c.isalpha()]
-    if not letters:
-        return "en"
-    share = sum(c in _VI_LETTERS for c in letters) / len(letters)
-    return "vi" if share > 0.02 else "en"
 
 
 def text_from_document(raw: str, filename: str | None = None) -> str:
@@ -114,3 +111,116 @@ def release_to_dict(release: Release) -> dict[str, object]:
         "source": release.source, "retired": release.retired, "statements": len(release.statements),
         "created_at": release.created_at.isoformat(),
     }
+
+
+# -- managing releases from the dashboard -----------------------------------------------------------------
+
+DOCUMENT_SUFFIXES = (".txt", ".md", ".html", ".htm")
+LANGUAGES = ("en", "vi")
+_UNSET: object = object()
+
+
+def get_release(session: Session, release_id: int) -> Release:
+    release = session.get(Release, release_id)
+    if release is None:
+        raise NotFoundError(f"release {release_id} does not exist")
+    return release
+
+
+def decode_document(data: bytes, filename: str | None, *, max_bytes: int) -> str:
+    """The text of an uploaded release file (.txt, .md, .html), which must be UTF-8 and at most ``max_bytes``."""
+    name = (filename or "").strip()
+    if not name.lower().endswith(DOCUMENT_SUFFIXES):
+        raise MonitorError("upload a .txt, .md or .html file")
+    if len(data) > max_bytes:
+        raise MonitorError(f"the file is larger than the {max_bytes // 1024} KB limit")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MonitorError(f"the file is not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8 "
+                           "and upload it again") from exc
+    return text_from_document(raw, name)
+
+
+def _charset(content_type: str | None) -> str | None:
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"').lower()
+    return None
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def document_from_fetch(body: bytes, content_type: str | None) -> tuple[str, str | None]:
+    """(plain text, page title or None) of a fetched release page: HTML is turned into text."""
+    charset = _charset(content_type) or "utf-8"
+    try:
+        raw = body.decode(charset)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise MonitorError(f"the page is not readable text in its declared encoding ({charset})") from exc
+    kind = (content_type or "").split(";")[0].strip().lower()
+    is_html = kind in ("text/html", "application/xhtml+xml") or (not kind.startswith("text/plain")
+                                                                and _HTML_HINT.search(raw) is not None)
+    if not is_html and kind not in ("", "text/plain", "text/markdown"):
+        raise MonitorError(f"the URL returned {kind}, not an HTML or text page")
+    if is_html:
+        found = _TITLE.search(raw[:100_000])
+        title = html_to_text(found.group(1)).strip()[:300] if found else None
+        return html_to_text(raw), title or None
+    return text_from_document(raw, "page.txt"), None
+
+
+def update_release(session: Session, release_id: int, *, title: object = _UNSET, url: object = _UNSET,
+                   published_at: object = _UNSET, language: object = _UNSET) -> Release:
+    """Change a release's metadata; arguments not given are kept (``url``/``published_at`` None clears)."""
+    release = get_release(session, release_id)
+    if title is not _UNSET:
+        text = " ".join(str(title or "").split())
+        if not text:
+            raise MonitorError("the title cannot be empty")
+        release.title = text
+    if url is not _UNSET:
+        value = str(url or "").strip() or None
+        if value is not None:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise MonitorError("the release URL must be an http:// or https:// address")
+            if len(value) > 2048:
+                raise MonitorError("URLs have at most 2048 characters")
+        release.url = value
+    if published_at is not _UNSET:
+        if published_at is not None and not (isinstance(published_at, datetime) and published_at.tzinfo):
+            raise MonitorError("the publication time must be a timezone-aware datetime")
+        release.published_at = published_at  # type: ignore[assignment]
+    if language is not _UNSET:
+        if language not in LANGUAGES:
+            raise MonitorError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
+        release.language = language  # type: ignore[assignment]
+    session.flush()
+    return release
+
+
+def fetch_release_document(url: str, *, limits: FetchLimits, guard: AddressGuard,
+                           client: httpx.Client | None = None) -> tuple[str, str | None]:
+    """(plain text, page title) of a release page fetched through the collectors' guarded ``fetch``.
+
+    Raises FetchError (BlockedURLError for the SSRF policy) or MonitorError with a message for staff.
+    """
+    from monitor.collectors.http import fetch
+
+    from urllib.parse import urlsplit
+
+    url = (url or "").strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise MonitorError("the release URL must be an http:// or https:// address")
+    result = fetch(url, limits=limits, guard=guard, client=client)
+    text, title = document_from_fetch(result.body, result.headers.get("content-type"))
+    if not text.strip():
+        raise MonitorError("the page has no text")
+    return text, title
