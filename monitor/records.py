@@ -27,7 +27,8 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class ParsedItem:
-    """One feed entry, cleaned: text fields are plain text, ``content_html`` is sanitised HTML."""
+    """One feed entry, cleaned: text fields are plain text (NFC, no control characters), ``content_html`` is
+    sanitised HTML."""
 
     guid: str
     url: str | None
@@ -40,6 +41,13 @@ class ParsedItem:
     updated_at: datetime | None
     content_hash: str
     language: str | None = None
+    #: the publication date string exactly as the feed gave it (cleaned of control characters), if any
+    published_raw: str | None = None
+    #: why ``published_at`` is None: ``missing`` (no date), ``impossible`` (unparsable/absurd), ``future``
+    #: (more than a day ahead); the store then uses the fetch time
+    date_flag: str | None = None
+    #: hash of the normalised title + text when there is enough text to identify a story across outlets
+    story_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import unicodedata
 from datetime import datetime, timezone
@@ -262,3 +264,60 @@ def test_content_hash_ignores_whitespace_and_case() -> None:
     other = parse_feed(RSS20.replace(b"Plain text", b"  plain\n TEXT "), RSS_HEADERS,
                        "https://news.example.org/feed.xml").items[1]
     assert one.content_hash == other.content_hash
+
+
+def test_dates_keep_raw_string_and_flag_why_they_are_missing() -> None:
+    body = b"""<rss version="2.0"><channel><title>t</title>
+<item><title>future</title><link>https://x.example/1</link><pubDate>Tue, 10 Jun 2099 04:00:00 GMT</pubDate></item>
+<item><title>garbage</title><link>https://x.example/2</link><pubDate>sometime soon</pubDate></item>
+<item><title>none</title><link>https://x.example/3</link></item>
+<item><title>ok</title><link>https://x.example/4</link><pubDate>Mon, 06 Jan 2025 08:00:00 +0700</pubDate></item>
+<item><title>ancient</title><link>https://x.example/5</link><pubDate>Mon, 01 Jan 0001 00:00:00 GMT</pubDate></item>
+</channel></rss>"""
+    future, garbage, none, ok, ancient = parse_feed(body, RSS_HEADERS, "https://x.example/").items
+    assert (future.published_at, future.date_flag) == (None, "future")
+    assert future.published_raw == "Tue, 10 Jun 2099 04:00:00 GMT"
+    assert (garbage.published_at, garbage.date_flag, garbage.published_raw) == (None, "impossible", "sometime soon")
+    assert (none.published_at, none.date_flag, none.published_raw) == (None, "missing", None)
+    assert ok.published_at == datetime(2025, 1, 6, 1, 0, tzinfo=timezone.utc) and ok.date_flag is None
+    assert ok.published_raw == "Mon, 06 Jan 2025 08:00:00 +0700"
+    assert (ancient.published_at, ancient.date_flag) == (None, "impossible")
+
+
+def test_control_characters_and_nul_never_reach_any_field() -> None:
+    nasty = "A\u0000B\u0001C\u0008D\u000bE\u001fF\u007fG"
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": f"Feed {nasty}", "items": [{
+        "id": f"id-{nasty}", "url": "https://x.example/a", "title": f"Title {nasty}",
+        "summary": f"Summary {nasty}", "content_html": f"<p>Body {nasty} &#0; &#x1;</p>",
+        "authors": [{"name": f"Au {nasty}"}], "date_published": f"2024-01-02{nasty}"}]}
+    parsed = parse_feed(json.dumps(feed).encode(), {"content-type": "application/feed+json"}, "https://x.example/")
+    (item,) = parsed.items
+    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    for value in (parsed.title, item.guid, item.title, item.summary_text, item.content_text, item.content_html,
+                  item.author, item.published_raw):
+        assert value and not control.search(value), repr(value)
+    assert item.title == "Title ABCDEFG"
+
+
+def test_language_guessed_when_the_feed_does_not_say() -> None:
+    body = """<rss version="2.0"><channel><title>t</title>
+<item><title>Bộ Công an công bố kết quả năm 2019</title><link>https://x.example/vi</link>
+<description>Năm 2019, Cục đã điều tra 27 vụ án chuyên đề, bắt giữ 121 đối tượng.</description></item>
+<item><title>Police report results for 2019</title><link>https://x.example/en</link>
+<description>In 2019 the department investigated 27 cases and arrested 121 suspects.</description></item>
+<item><title>Ok</title><link>https://x.example/short</link></item>
+</channel></rss>""".encode()
+    vi, en, short = parse_feed(body, RSS_HEADERS, "https://x.example/").items
+    assert (vi.language, en.language, short.language) == ("vi", "en", None)
+    declared = body.replace(b"<channel><title>t</title>", b"<channel><title>t</title><language>fr</language>")
+    assert {i.language for i in parse_feed(declared, RSS_HEADERS, "https://x.example/").items} == {"fr"}
+
+
+def test_story_key_only_for_items_with_enough_words() -> None:
+    body = b"""<rss version="2.0"><channel><title>t</title>
+<item><title>Daily briefing</title><link>https://x.example/1</link></item>
+<item><title>Cyber police report</title><link>https://x.example/2</link>
+<description>The department investigated 27 cases in 2019.</description></item></channel></rss>"""
+    short, story = parse_feed(body, RSS_HEADERS, "https://x.example/").items
+    assert short.story_key is None
+    assert story.story_key == story.content_hash

@@ -5,9 +5,11 @@ Never takes a URL to open: ``url`` is only the base for relative links. XML is s
 stream so it can never read a local path or the network.
 
 Dates: feedparser's UTC ``*_parsed`` values, else dateutil on the raw string (naive = UTC). A date more
-than one day in the future is treated as bogus and dropped (``None``), so callers fall back to the time
-the item was first seen rather than pinning an item to the top of every list. ``published_at`` falls
-back to the entry's updated date when the feed gives no publication date (RSS 1.0 ``dc:date``).
+than one day in the future is treated as bogus and dropped (``None``, ``date_flag="future"``), as is an
+unparsable or absurd one (``"impossible"``) or none at all (``"missing"``), so callers fall back to the
+time the item was first seen rather than pinning an item to the top of every list; the raw string is kept
+in ``published_raw``. ``published_at`` falls back to the entry's updated date when the feed gives no
+publication date (RSS 1.0 ``dc:date``). Language: the feed's or entry's own, else guessed from the text.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import feedparser
 from dateutil import parser as date_parser
 
 from monitor.collectors.identity import canonical_url
+from monitor.collectors.language import guess_language
 from monitor.collectors.sanitize import clean_html, html_to_text, normalize_text
 from monitor.errors import ParseError
 from monitor.records import ParsedFeed, ParsedItem
@@ -36,6 +39,9 @@ from monitor.records import ParsedFeed, ParsedItem
 MAX_ITEMS = 2000
 MAX_GUID_LENGTH = 512
 FUTURE_TOLERANCE = timedelta(days=1)
+EARLIEST_YEAR = 1900  # an earlier "publication" date is a placeholder, not a date
+#: Fewer words of title + text than this and the normalised-text hash is not used to merge outlets' items
+STORY_MIN_WORDS = 8
 NOT_A_FEED_HTML = "not a feed: the server returned an HTML page"
 ENTITY_REFUSED = "feed refused: XML entity expansion is not allowed"
 
@@ -204,8 +210,10 @@ def _xml_item(entry: Mapping[str, Any], url: str, feed_language: str | None) -> 
     else:
         summary_text = normalize_text(summary or "")
     raw = dict.get  # plain dict access: FeedParserDict maps missing "updated" to "published"
-    published = (_to_datetime(raw(entry, "published_parsed"), raw(entry, "published"))
-                 or _to_datetime(raw(entry, "created_parsed"), raw(entry, "created")))
+    published, published_raw, date_flag = _pick_date([
+        (raw(entry, "published_parsed"), raw(entry, "published")),
+        (raw(entry, "created_parsed"), raw(entry, "created")),
+        (raw(entry, "updated_parsed"), raw(entry, "updated"))])
     updated = _to_datetime(raw(entry, "updated_parsed"), raw(entry, "updated"))
     title_detail = entry.get("title_detail") or {}
     language = (_language(content_language) or _language(title_detail.get("language"))
@@ -219,7 +227,9 @@ def _xml_item(entry: Mapping[str, Any], url: str, feed_language: str | None) -> 
         "content_text": content_text,
         "content_html": content_html,
         "author": _detail_text(entry, "author") or None,
-        "published_at": published or updated,
+        "published_at": published,
+        "published_raw": published_raw,
+        "date_flag": date_flag,
         "updated_at": updated,
         "language": language,
     }
@@ -268,7 +278,8 @@ def _json_item(item: Mapping[str, Any], url: str, base: str, feed_language: str 
         content_html, content_text = _as_html_and_text(summary, "text/plain", base)
     authors = item.get("authors") if isinstance(item.get("authors"), list) else [item.get("author")]
     names = [_str(a.get("name")) for a in authors if isinstance(a, dict) and _str(a.get("name"))]
-    published = _to_datetime(None, _str(item.get("date_published")))
+    published, published_raw, date_flag = _pick_date([(None, _str(item.get("date_published"))),
+                                                       (None, _str(item.get("date_modified")))])
     updated = _to_datetime(None, _str(item.get("date_modified")))
     return {
         "id": _str(item.get("id")) or None,
@@ -279,7 +290,9 @@ def _json_item(item: Mapping[str, Any], url: str, base: str, feed_language: str 
         "content_text": content_text,
         "content_html": content_html,
         "author": normalize_text(", ".join(names), single_line=True)[:300] or None,
-        "published_at": published or updated,
+        "published_at": published,
+        "published_raw": published_raw,
+        "date_flag": date_flag,
         "updated_at": updated,
         "language": _language(item.get("language")) or feed_language,
     }
@@ -310,11 +323,15 @@ def _build_items(raw_items: Any, warnings: list[str]) -> list[ParsedItem]:
             duplicates += 1
             continue
         seen.add(guid)
+        flat = normalize_text(f"{title}\n{text}", single_line=True)
+        story_key = content_hash if len(flat.split()) >= STORY_MIN_WORDS else None
         items.append(ParsedItem(guid=guid, url=link, title=title, summary_text=raw["summary_text"],
                                 content_text=raw["content_text"], content_html=raw["content_html"],
                                 author=raw["author"], published_at=raw["published_at"],
                                 updated_at=raw["updated_at"], content_hash=content_hash,
-                                language=raw["language"]))
+                                language=raw["language"] or guess_language(flat[:4000]),
+                                published_raw=raw.get("published_raw"), date_flag=raw.get("date_flag"),
+                                story_key=story_key))
     if empty:
         warnings.append(f"{empty} entr{'y' if empty == 1 else 'ies'} without title, text or link skipped")
     if duplicates:
@@ -322,9 +339,35 @@ def _build_items(raw_items: Any, warnings: list[str]) -> list[ParsedItem]:
     return items
 
 
+def _pick_date(candidates: list[tuple[Any, Any]], now: datetime | None = None
+               ) -> tuple[datetime | None, str | None, str | None]:
+    """(date, raw string, flag) from the first (parsed, raw) candidate that gives a usable date.
+
+    When none does: the raw string of the first candidate that had one, and the flag ``future`` or
+    ``impossible`` for it; ``missing`` when no candidate had anything.
+    """
+    first: tuple[str | None, str] | None = None
+    for parsed, raw in candidates:
+        text = normalize_text(raw, single_line=True)[:255] if isinstance(raw, str) else ""
+        if not parsed and not text:
+            continue
+        value, flag = _date_and_flag(parsed, raw, now)
+        if value is not None:
+            return value, text or None, None
+        if first is None:
+            first = (text or None, flag or "impossible")
+    if first is None:
+        return None, None, "missing"
+    return None, first[0], first[1]
+
+
 def _to_datetime(parsed: Any, raw: Any, now: datetime | None = None) -> datetime | None:
     """Aware UTC datetime from feedparser's struct_time, else from the raw string; None if absent,
     invalid or more than FUTURE_TOLERANCE in the future."""
+    return _date_and_flag(parsed, raw, now)[0]
+
+
+def _date_and_flag(parsed: Any, raw: Any, now: datetime | None = None) -> tuple[datetime | None, str | None]:
     value: datetime | None = None
     if parsed:
         try:
@@ -343,10 +386,12 @@ def _to_datetime(parsed: Any, raw: Any, now: datetime | None = None) -> datetime
             except (ValueError, OverflowError):
                 value = None
     if value is None:
-        return None
+        return None, ("impossible" if parsed or (isinstance(raw, str) and raw.strip()) else None)
+    if value.year < EARLIEST_YEAR:
+        return None, "impossible"
     if value > (now or datetime.now(timezone.utc)) + FUTURE_TOLERANCE:
-        return None
-    return value
+        return None, "future"
+    return value, None
 
 
 def _language(value: Any) -> str | None:

@@ -89,7 +89,8 @@ def clean_html(html_text: str, base_url: str | None = None) -> str:
         strip_comments=True,
         link_rel="noopener noreferrer",
     )
-    return cleaned.strip()
+    # character references (``&#x1;``) come out of the parser decoded: strip the controls once more
+    return _CONTROL_CHARS.sub("", cleaned).strip()
 
 
 _BLOCK_TAGS = frozenset({

@@ -1,21 +1,36 @@
 """``refresh_feed``: fetch -> parse -> store one feed, recording success or failure on the feed row.
 
 The network fetch happens outside any database transaction; the items of one fetch are then stored in a
-single transaction, so an interrupted round never leaves half a feed behind, and one broken feed never
-touches the others.
+single transaction together with the feed's new state and its :class:`FeedRun` record, so an interrupted
+round never leaves half a feed behind, and one broken feed never touches the others.
+
+Politeness: at most :data:`PER_HOST_LIMIT` fetches run at once per host (a process-wide
+:class:`HostLimiter`), validators (ETag/Last-Modified) are sent, except that a feed whose last full (200)
+answer is older than :data:`UNCONDITIONAL_AFTER` is fetched without them once, because some servers answer
+304 forever. ``Cache-Control: max-age`` and ``Retry-After`` are lower bounds on the next fetch time.
+
+Identity across outlets: an entry whose canonical URL, or (when it has enough words) whose normalised
+title + text hash (``story_key``), is already stored under another feed becomes a :class:`Sighting` of that
+story, not a second item. An entry whose text changed keeps the previous text as an :class:`ItemVersion`
+and is checked again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.collectors.feeds import parse_feed
@@ -28,14 +43,23 @@ from monitor.pipeline.releases import add_release
 from monitor.pipeline.schedule import next_after_error, next_after_success
 from monitor.records import FetchResult, ParsedFeed, ParsedItem
 from monitor.storage.db import transaction
-from monitor.storage.tables import Feed, Item, utcnow
+from monitor.storage.tables import Feed, FeedRun, Item, ItemVersion, Sighting, utcnow
 
 log = logging.getLogger(__name__)
+
+#: Fetches allowed at once against one host (scheme-less ``host:port``), across every thread of the process.
+PER_HOST_LIMIT = 2
+#: Validators are left out once the last full answer is older than this (servers that never change them).
+UNCONDITIONAL_AFTER = timedelta(hours=24)
+#: Articles fetched per refresh for a full-text feed (the rest keep the feed's own text).
+FULL_TEXT_MAX_ITEMS = 20
+_IN_CHUNK = 500
+_STORE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
 class RefreshResult:
-    """What one refresh did, for the CLI and the logs."""
+    """What one refresh did, for the CLI and the logs. ``run_status`` is the FeedRun status."""
 
     feed_id: int
     feed_name: str
@@ -45,6 +69,49 @@ class RefreshResult:
     duplicates: int = 0
     error: str | None = None
     status: int | None = None
+    run_status: str = "ok"
+    sightings: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+class HostLimiter:
+    """A semaphore per host: at most ``limit`` fetches against one host at a time (thread-safe)."""
+
+    def __init__(self, limit: int = PER_HOST_LIMIT) -> None:
+        if limit < 1:
+            raise ValueError("the per-host limit must be at least 1")
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._semaphores: dict[str, threading.Semaphore] = {}
+        self._active: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    @staticmethod
+    def host_of(url: str) -> str:
+        try:
+            parts = urlsplit(url.strip())
+            return (parts.netloc or parts.path).lower().rsplit("@", 1)[-1]
+        except ValueError:
+            return url
+
+    @contextmanager
+    def hold(self, url: str) -> Iterator[None]:
+        host = self.host_of(url)
+        with self._lock:
+            semaphore = self._semaphores.setdefault(host, threading.Semaphore(self.limit))
+        with semaphore:
+            with self._lock:
+                self._active[host] = self._active.get(host, 0) + 1
+                self.peak[host] = max(self.peak.get(host, 0), self._active[host])
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self._active[host] -= 1
+
+
+#: The process-wide limiter used when the caller gives none (CLI rounds and scheduler jobs share it).
+HOST_LIMITER = HostLimiter()
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -64,38 +131,107 @@ def due_feed_ids(session: Session, now: datetime) -> list[int]:
     return list(session.scalars(query))
 
 
-def refresh_feed(factory: sessionmaker[Session], settings: Settings, feed_id: int, now: datetime | None = None,
-                 *, client: httpx.Client | None = None) -> RefreshResult:
-    """One collection of one feed. Never raises for feed problems: they are stored on the feed row."""
-    now = now or utcnow()
+@dataclass(frozen=True)
+class _FeedState:
+    url: str
+    name: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    full_text: bool
+    conditional: bool
+
+
+def _load_state(factory: sessionmaker[Session], feed_id: int, now: datetime) -> _FeedState:
     with factory() as session:
         feed = session.get(Feed, feed_id)
         if feed is None:
             raise MonitorError(f"feed {feed_id} does not exist")
-        url, name, etag, last_modified, body_hash = (feed.url, feed.name, feed.etag, feed.last_modified,
-                                                     feed.body_hash)
+        last_full = session.scalar(select(func.max(FeedRun.started_at)).where(
+            FeedRun.feed_id == feed_id, FeedRun.http_status == 200))
+        conditional = last_full is not None and now - last_full < UNCONDITIONAL_AFTER
+        return _FeedState(feed.url, feed.name, feed.etag, feed.last_modified, feed.body_hash,
+                          bool(feed.full_text), conditional)
+
+
+def refresh_feed(factory: sessionmaker[Session], settings: Settings, feed_id: int, now: datetime | None = None,
+                 *, client: httpx.Client | None = None, limiter: HostLimiter | None = None) -> RefreshResult:
+    """One collection of one feed. Never raises for feed problems: they are stored on the feed row and in
+    a FeedRun record (raises MonitorError only when the feed does not exist)."""
+    now = now or utcnow()
+    started = time.monotonic()
+    limiter = limiter or HOST_LIMITER
+    state = _load_state(factory, feed_id, now)
+    etag, last_modified = (state.etag, state.last_modified) if state.conditional else (None, None)
+    extra_warnings: list[str] = []
     try:
-        result = fetch(url, etag=etag, last_modified=last_modified, limits=fetch_limits(settings),
-                       guard=fetch_guard(settings), client=client)
-        digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else body_hash
+        with limiter.hold(state.url):
+            result = fetch(state.url, etag=etag, last_modified=last_modified, limits=fetch_limits(settings),
+                           guard=fetch_guard(settings), client=client)
+        digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.body_hash
         parsed = None
-        if not result.not_modified and digest != body_hash:
+        if not result.not_modified and digest != state.body_hash:
             parsed = parse_feed(result.body, result.headers, result.url)
+            if state.full_text and parsed.items:
+                parsed = _with_full_text(factory, settings, feed_id, parsed, extra_warnings, limiter, client)
     except MonitorError as exc:
-        return _record_failure(factory, settings, feed_id, name, exc, now)
+        return _record_failure(factory, settings, feed_id, state.name, exc, now, started)
     except Exception as exc:  # a bug or an unexpected library error must not stop the round
         log.exception("unexpected error refreshing feed %s", feed_id)
-        return _record_failure(factory, settings, feed_id, name, MonitorError(f"internal error: {exc}"), now)
-    return _store(factory, settings, feed_id, name, result, digest, parsed, now)
+        return _record_failure(factory, settings, feed_id, state.name, MonitorError(f"internal error: {exc}"),
+                               now, started)
+    for attempt in range(1, _STORE_ATTEMPTS + 1):
+        try:
+            return _store(factory, settings, feed_id, state.name, result, digest, parsed, now, started,
+                          extra_warnings)
+        except IntegrityError:
+            # another feed stored the same story (URL) at the same moment: run again, it becomes a sighting
+            if attempt == _STORE_ATTEMPTS:
+                log.exception("feed %s: storing failed %d times on a uniqueness conflict", feed_id, attempt)
+                return _record_failure(factory, settings, feed_id, state.name, MonitorError(
+                    "items could not be stored (conflicting concurrent update); will retry"), now, started)
+        except Exception as exc:
+            log.exception("feed %s: storing failed", feed_id)
+            try:
+                return _record_failure(factory, settings, feed_id, state.name,
+                                       MonitorError(f"items could not be stored: {type(exc).__name__}"),
+                                       now, started)
+            except Exception:  # the database itself is gone: report, do not break the round
+                return RefreshResult(feed_id, state.name, error=f"database error: {type(exc).__name__}",
+                                     run_status="error")
+    raise AssertionError("unreachable")
+
+
+_SQLITE_LOCKS: dict[str, threading.Lock] = {}
+_SQLITE_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _writer(factory: sessionmaker[Session]) -> Iterator[None]:
+    """On SQLite, one writing transaction at a time per database in this process: threads queue on a lock
+    instead of SQLite's sleeping busy handler (and a deferred transaction never fails to upgrade)."""
+    bind = factory.kw.get("bind")
+    url = str(getattr(bind, "url", ""))
+    if not url.startswith("sqlite"):
+        yield
+        return
+    with _SQLITE_LOCKS_GUARD:
+        lock = _SQLITE_LOCKS.setdefault(url, threading.Lock())
+    with lock:
+        yield
+
+
+def _elapsed_ms(started: float) -> int:
+    return max(0, int((time.monotonic() - started) * 1000))
 
 
 def _record_failure(factory: sessionmaker[Session], settings: Settings, feed_id: int, name: str,
-                    exc: MonitorError, now: datetime) -> RefreshResult:
+                    exc: MonitorError, now: datetime, started: float) -> RefreshResult:
     status = getattr(exc, "status", None)
-    with transaction(factory) as session:
+    with _writer(factory), transaction(factory) as session:
         feed = session.get(Feed, feed_id)
         if feed is None:
-            return RefreshResult(feed_id, name, error=str(exc), status=status)
+            return RefreshResult(feed_id, name, error=str(exc), status=status, run_status="error")
         feed.error_count = (feed.error_count or 0) + 1
         feed.last_error = str(exc)
         feed.last_error_at = now
@@ -109,20 +245,23 @@ def _record_failure(factory: sessionmaker[Session], settings: Settings, feed_id:
         elif feed.error_count >= settings.feed_disable_after:
             feed.enabled = False
             feed.disabled_reason = f"disabled after {feed.error_count} failures in a row; last: {exc}"
+        session.add(FeedRun(feed_id=feed_id, started_at=now, duration_ms=_elapsed_ms(started), status="error",
+                            http_status=status, new=0, updated=0, error=str(exc)))
     log.warning("feed %s (%s): %s", feed_id, name, exc)
-    return RefreshResult(feed_id, name, error=str(exc), status=status)
+    return RefreshResult(feed_id, name, error=str(exc), status=status, run_status="error")
 
 
 def _store(factory: sessionmaker[Session], settings: Settings, feed_id: int, name: str, result: FetchResult,
-           digest: str | None, parsed: ParsedFeed | None, now: datetime) -> RefreshResult:
-    counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
-    with transaction(factory) as session:
+           digest: str | None, parsed: ParsedFeed | None, now: datetime, started: float,
+           extra_warnings: Sequence[str]) -> RefreshResult:
+    counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0, "sightings": 0}
+    with _writer(factory), transaction(factory) as session:
         feed = session.get(Feed, feed_id)
         if feed is None:  # removed while we were fetching
-            return RefreshResult(feed_id, name, error="feed was removed during the fetch")
+            return RefreshResult(feed_id, name, error="feed was removed during the fetch", run_status="error")
         if parsed is not None:
             counts = _store_items(session, feed, parsed.items, now)
-            feed.warnings = parsed.warnings or None
+            feed.warnings = [*parsed.warnings, *extra_warnings] or None
             if parsed.title and feed.name == _default_name(feed.url):
                 feed.name = parsed.title[:255]
         if result.permanent_url and result.permanent_url != feed.url:
@@ -138,61 +277,139 @@ def _store(factory: sessionmaker[Session], settings: Settings, feed_id: int, nam
         feed.error_count = 0
         feed.last_error = None
         feed.next_fetch_at = next_after_success(now, feed.interval_minutes, result.max_age)
+        if parsed is None:
+            run_status = "not_modified"
+        else:
+            run_status = "warning" if feed.warnings else "ok"
+        warnings = tuple(feed.warnings or ()) if parsed is not None else ()
+        session.add(FeedRun(feed_id=feed_id, started_at=now, duration_ms=_elapsed_ms(started), status=run_status,
+                            http_status=result.status, new=counts["new"], updated=counts["updated"],
+                            error="; ".join(warnings)[:2000] or None))
         name = feed.name
-    return RefreshResult(feed_id, name, status=result.status, **counts)
+    return RefreshResult(feed_id, name, status=result.status, run_status=run_status, warnings=warnings, **counts)
 
 
 def _default_name(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
-def _store_items(session: Session, feed: Feed, items: Iterable[ParsedItem], now: datetime) -> dict[str, int]:
-    """Insert new items, update changed ones, skip stories already stored under the same canonical URL."""
-    counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
-    seen: set[str] = set()
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start:start + _IN_CHUNK]
+
+
+def _store_items(session: Session, feed: Feed, items: Sequence[ParsedItem], now: datetime) -> dict[str, int]:
+    """Insert new items, update changed ones (keeping the old text as a version), and turn stories already
+    stored by another feed (same canonical URL or same story key) into sightings. Lookups are batched."""
+    counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0, "sightings": 0}
+    unique: dict[str, ParsedItem] = {}
     for parsed in items:
-        if parsed.guid in seen:  # the same entry twice in one document
-            continue
-        seen.add(parsed.guid)
-        item = session.scalar(select(Item).where(Item.feed_id == feed.id, Item.guid == parsed.guid))
-        key = url_key(parsed.url) if parsed.url else None
+        unique.setdefault(parsed.guid, parsed)  # the same entry twice in one document: the first wins
+    guids = list(unique)
+    existing: dict[str, Item] = {}
+    sighted: set[str] = set()
+    for chunk in _chunks(guids):
+        existing.update((i.guid, i) for i in session.scalars(
+            select(Item).where(Item.feed_id == feed.id, Item.guid.in_(chunk))))
+        sighted.update(session.scalars(select(Sighting.guid).where(Sighting.feed_id == feed.id,
+                                                                   Sighting.guid.in_(chunk))))
+    keys = {guid: url_key(p.url) if p.url else None for guid, p in unique.items()}
+    fresh = [g for g in guids if g not in existing and g not in sighted]
+    by_url: dict[str, tuple[int | None, int]] = {}
+    by_story: dict[str, tuple[int | None, int]] = {}
+    wanted_keys = sorted({k for g in fresh if (k := keys[g])})
+    wanted_stories = sorted({s for g in fresh if (s := unique[g].story_key)})
+    for chunk in _chunks(wanted_keys):
+        by_url.update((k, (i, f)) for i, f, k in session.execute(
+            select(Item.id, Item.feed_id, Item.url_key).where(Item.url_key.in_(chunk))))
+    for chunk in _chunks(wanted_stories):
+        for i, f, s in session.execute(select(Item.id, Item.feed_id, Item.story_key)
+                                       .where(Item.story_key.in_(chunk)).order_by(Item.id)):
+            by_story.setdefault(s, (i, f))
+    official = feed.kind == "official"
+    fresh_rows: list[dict[str, object]] = []
+    for guid, parsed in unique.items():
+        key = keys[guid]
+        item = existing.get(guid)
         if item is None:
-            if key and session.scalar(select(Item.id).where(Item.url_key == key)) is not None:
-                counts["duplicates"] += 1
+            if guid in sighted:
+                counts["unchanged"] += 1
                 continue
-            item = Item(feed_id=feed.id, guid=parsed.guid, url_key=key, fetched_at=now)
-            _copy(parsed, item)
-            session.add(item)
-            session.flush()
+            other = (by_url.get(key) if key else None) or (by_story.get(parsed.story_key)
+                                                           if parsed.story_key else None)
+            if other is not None:
+                counts["duplicates"] += 1
+                other_id, other_feed = other
+                if other_feed != feed.id and other_id is not None and _add_sighting(
+                        session, other_id, feed.id, parsed, now):
+                    counts["sightings"] += 1
+                continue
             counts["new"] += 1
-            if feed.kind == "official":
+            if not official:  # plain rows, inserted together below (one executemany, not one INSERT each)
+                fresh_rows.append(_row(feed.id, guid, key, parsed, now))
+            else:
+                item = Item(feed_id=feed.id, guid=guid, url_key=key, fetched_at=now)
+                _copy(parsed, item, now)
+                session.add(item)
+            if key:
+                by_url[key] = (None, feed.id)
+            if parsed.story_key:
+                by_story.setdefault(parsed.story_key, (None, feed.id))
+            if official:
+                session.flush()
                 _release_from_item(session, item)
         elif item.content_hash != parsed.content_hash:
+            session.add(ItemVersion(item_id=item.id, title=item.title or "", summary_text=item.summary_text or "",
+                                    content_text=item.content_text or "", content_hash=item.content_hash,
+                                    recorded_at=now))
             if key != item.url_key and key and session.scalar(
                     select(Item.id).where(Item.url_key == key, Item.id != item.id)) is not None:
                 key = item.url_key
             item.url_key = key
-            _copy(parsed, item)
+            _copy(parsed, item, now)
             item.checked_at = None  # changed text is checked again
             counts["updated"] += 1
-            if feed.kind == "official":
+            if official:
                 _release_from_item(session, item)
         else:
             counts["unchanged"] += 1
+    session.flush()
+    if fresh_rows:
+        session.execute(insert(Item), fresh_rows)
     return counts
 
 
-def _copy(parsed: ParsedItem, item: Item) -> None:
+def _row(feed_id: int, guid: str, key: str | None, parsed: ParsedItem, now: datetime) -> dict[str, object]:
+    return {"feed_id": feed_id, "guid": guid, "url_key": key, "fetched_at": now, "url": parsed.url,
+            "title": parsed.title, "summary_text": parsed.summary_text, "content_text": parsed.content_text,
+            "content_html": parsed.content_html, "author": (parsed.author or "")[:512] or None,
+            "language": parsed.language, "published_at": parsed.published_at or now,
+            "published_raw": parsed.published_raw, "date_flag": parsed.date_flag, "updated_at": parsed.updated_at,
+            "content_hash": parsed.content_hash, "story_key": parsed.story_key, "checked_at": None}
+
+
+def _add_sighting(session: Session, item_id: int, feed_id: int, parsed: ParsedItem, now: datetime) -> bool:
+    if session.scalar(select(Sighting.id).where(Sighting.item_id == item_id, Sighting.feed_id == feed_id)):
+        return False
+    session.add(Sighting(item_id=item_id, feed_id=feed_id, guid=parsed.guid[:1024], url=parsed.url, seen_at=now))
+    return True
+
+
+def _copy(parsed: ParsedItem, item: Item, now: datetime) -> None:
     item.url = parsed.url
     item.title = parsed.title
     item.summary_text = parsed.summary_text
     item.content_text = parsed.content_text
     item.content_html = parsed.content_html
-    item.author = parsed.author
+    item.author = (parsed.author or "")[:512] or None
     item.language = parsed.language
-    item.published_at = parsed.published_at
+    # missing, impossible or far-future dates: the time the item was first seen (kept on later updates)
+    item.published_at = parsed.published_at or item.published_at or now
+    item.published_raw = parsed.published_raw
+    item.date_flag = parsed.date_flag
     item.updated_at = parsed.updated_at
     item.content_hash = parsed.content_hash
+    item.story_key = parsed.story_key
 
 
 def _release_from_item(session: Session, item: Item) -> None:
@@ -201,3 +418,48 @@ def _release_from_item(session: Session, item: Item) -> None:
     add_release(session, body, title=item.title, url=item.url, published_at=item.published_at,
                 language=item.language, source="feed", item_id=item.id)
     item.checked_at = utcnow()  # official items are reference texts, never checked as claims
+
+
+# -- full-article extraction -------------------------------------------------------------------------------
+
+
+def _with_full_text(factory: sessionmaker[Session], settings: Settings, feed_id: int, parsed: ParsedFeed,
+                    warnings: list[str], limiter: HostLimiter, client: httpx.Client | None) -> ParsedFeed:
+    """Replace the text of the feed's NEW items by the article text of their links (same fetch limits and
+    guard as feeds). A failure is a warning; the item keeps the feed's own text. ``content_hash`` stays the
+    hash of the feed entry, so an unchanged entry is not seen as edited on the next fetch."""
+    from monitor.collectors.article import extract_article
+
+    with factory() as session:
+        known: set[str] = set()
+        guids = [i.guid for i in parsed.items]
+        for chunk in _chunks(guids):
+            known.update(session.scalars(select(Item.guid).where(Item.feed_id == feed_id, Item.guid.in_(chunk))))
+            known.update(session.scalars(select(Sighting.guid).where(Sighting.feed_id == feed_id,
+                                                                     Sighting.guid.in_(chunk))))
+    items = list(parsed.items)
+    failures: list[str] = []
+    done = 0
+    for index, item in enumerate(items):
+        if item.guid in known or not item.url:
+            continue
+        if done >= FULL_TEXT_MAX_ITEMS:
+            break
+        done += 1
+        try:
+            with limiter.hold(item.url):
+                page = fetch(item.url, limits=fetch_limits(settings), guard=fetch_guard(settings), client=client)
+            text, html = extract_article(page.body, page.headers, page.url)
+        except MonitorError as exc:
+            failures.append(f"{item.url}: {exc}")
+            continue
+        except Exception as exc:  # an extractor bug must never lose the item
+            failures.append(f"{item.url}: extraction failed ({type(exc).__name__})")
+            continue
+        if len(text) > len(item.content_text):
+            items[index] = dataclasses.replace(item, content_text=text, content_html=html)
+    if failures:
+        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+        warnings.append(f"full text unavailable for {len(failures)} item(s), kept the feed's text: "
+                        + "; ".join(failures[:3]) + more)
+    return dataclasses.replace(parsed, items=items)

@@ -9,6 +9,12 @@ from monitor.storage.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
+# Tables that other libraries manage themselves (APScheduler's job store); autogenerate must not drop them.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def run_migrations_offline() -> None:
@@ -31,7 +37,8 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
