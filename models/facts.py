@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from .text import is_vietnamese
 
-__all__ = ["Fact", "extract_facts", "parse_number", "unit_key", "DENIAL_CUES", "NEGATION_CUES"]
+__all__ = ["Fact", "extract_facts", "parse_number", "unit_key", "cue_regex", "DENIAL_CUES", "NEGATION_CUES"]
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,41 @@ NEGATION_CUES = (
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "n't", "cannot",
     "không", "chưa", "chẳng", "chả", "đâu có", "không hề", "chưa từng",
 )
-_NEG_RE = re.compile(
-    r"(?<!\w)(" + "|".join(re.escape(c) for c in sorted(DENIAL_CUES + NEGATION_CUES, key=len, reverse=True) if c != "n't")
-    + r")(?!\w)|n't(?!\w)",
-    re.IGNORECASE | re.UNICODE,
+# "không" is also the Sino-Vietnamese "air/empty" morpheme: "không gian" (space), "không khí" (air), "không quân"
+# (air force), "hàng không" (aviation), "phòng không" (air defence)... none of these negate anything.
+_VI_KHONG_COMPOUND_NEXT = (
+    "gian", "khí", "quân", "phận", "lưu", "trung", "kích", "vận", "tặc", "ảnh", "đoàn", "cảng",
 )
+_VI_KHONG_COMPOUND_PREV = ("hàng", "phòng", "chân", "hư", "tay", "số")
+_KHONG_GUARD_NEXT = r"(?!\s+(?:" + "|".join(_VI_KHONG_COMPOUND_NEXT) + r")(?!\w))"
+_KHONG_GUARD_PREV = "".join(r"(?<!" + w + r"\s)" for w in _VI_KHONG_COMPOUND_PREV)
+# English "no" as an abbreviation of "number": "No. 5", "no 12", "No.5".
+_NO_GUARD_NEXT = r"(?!\.|\s*\d)"
+
+
+def _cue_alternative(cue: str) -> str:
+    pat = re.escape(cue)
+    if cue.startswith("không"):
+        pat = _KHONG_GUARD_PREV + pat
+        if cue == "không":
+            pat += _KHONG_GUARD_NEXT
+    if cue == "no":
+        pat += _NO_GUARD_NEXT
+    return pat
+
+
+def cue_regex(cues: "tuple[str, ...] | list[str]") -> re.Pattern[str]:
+    """Case-insensitive regex for whole-word ``cues`` (longest first), with guards against
+    non-negating look-alikes: Vietnamese compounds of "không" ("không gian", "hàng không") and
+    English "No." / "no 5" (number). ``n't`` matches inside a word ("didn't")."""
+    words = sorted({c for c in cues if c != "n't"}, key=len, reverse=True)
+    pat = r"(?<!\w)(?:" + "|".join(_cue_alternative(c) for c in words) + r")(?!\w)"
+    if "n't" in cues:
+        pat += r"|n't(?!\w)"
+    return re.compile(pat, re.IGNORECASE | re.UNICODE)
+
+
+_NEG_RE = cue_regex(DENIAL_CUES + NEGATION_CUES)
 
 _MONTHS = {
     "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,

@@ -16,10 +16,10 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
-from .facts import DENIAL_CUES, NEGATION_CUES, Fact, extract_facts, unit_key
+from .facts import DENIAL_CUES, NEGATION_CUES, Fact, cue_regex, extract_facts, unit_key
 from .text import normalize, split_sentences, tokenize
 
-__all__ = ["PairFeaturizer", "Mismatch", "fact_mismatches", "cue_hits", "FEATURE_NAMES"]
+__all__ = ["PairFeaturizer", "Mismatch", "fact_mismatches", "cue_hits", "FEATURE_NAMES", "EXTRA_FEATURE_NAMES"]
 
 _NUMERIC = {"quantity", "percent", "money"}
 
@@ -41,17 +41,10 @@ _STOP = {
 }
 
 
-def _cue_regex(cues: Sequence[str]) -> re.Pattern[str]:
-    return re.compile(
-        r"(?<!\w)(" + "|".join(re.escape(c) for c in sorted(cues, key=len, reverse=True)) + r")(?!\w)",
-        re.IGNORECASE | re.UNICODE,
-    )
-
-
-_REFUTE_RE = _cue_regex(REFUTE_CUES)
-_HEDGE_RE = _cue_regex(HEDGE_CUES)
-_DENIAL_RE = _cue_regex(DENIAL_CUES)
-_NEG_ONLY_RE = _cue_regex([c for c in NEGATION_CUES if c != "n't"] + ["n't"])
+_REFUTE_RE = cue_regex(REFUTE_CUES)
+_HEDGE_RE = cue_regex(HEDGE_CUES)
+_DENIAL_RE = cue_regex(DENIAL_CUES)
+_NEG_ONLY_RE = cue_regex(NEGATION_CUES)
 
 
 def cue_hits(text: str, kind: str = "refute") -> list[tuple[str, int, int]]:
@@ -208,6 +201,83 @@ FEATURE_NAMES = (
 )
 
 
+
+EXTRA_FEATURE_NAMES = [
+    "stmt_cov_best", "stmt_cov_full", "len_diff_best", "log_len_best_sent", "is_sentence_pair",
+    "fig_mismatch_x_rel", "fig_match_x_rel", "fig_phrase_overlap", "refute_near_shared", "refute_top3",
+    "neg_near_shared", "claim_cov_x_fig_mismatch",
+]
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+@lru_cache(maxsize=20_000)
+def _cue_starts(text: str, kind: str) -> tuple[int, ...]:
+    rx = _REFUTE_RE if kind == "refute" else _NEG_ONLY_RE
+    return tuple(m.start() for m in rx.finditer(text))
+
+
+@lru_cache(maxsize=20_000)
+def _word_starts(text: str) -> dict[str, np.ndarray]:
+    pos: dict[str, list[int]] = defaultdict(list)
+    for m in _WORD_RE.finditer(text):
+        pos[m.group(0).lower()].append(m.start())
+    return {w: np.asarray(p) for w, p in pos.items()}
+
+
+def _near_shared(statement: str, shared: frozenset[str], kind: str, window: int = 40) -> float:
+    """Cue words of ``kind`` in ``statement`` within ``window`` characters of a token shared with the claim."""
+    if not shared:
+        return 0.0
+    hits = _cue_starts(statement, kind)
+    if not hits:
+        return 0.0
+    words = _word_starts(statement)
+    arrs = [words[w] for w in shared if w in words]
+    if not arrs:
+        return 0.0
+    arr = np.concatenate(arrs)
+    return float(sum(1 for h in hits if np.abs(arr - h).min() <= window))
+
+
+def _phrase_overlap(claim: str, statement: str) -> float:
+    """Best word overlap between the noun phrases of mismatching figures (0 if none)."""
+    best = 0.0
+    for m in fact_mismatches(claim, statement):
+        if m.kind != "figure":
+            continue
+        a = _tokset(_unit_phrase(claim, m.claim_fact))
+        b = _tokset(_unit_phrase(statement, m.statement_fact))
+        if a and b:
+            best = max(best, len(a & b) / len(a | b))
+    return best
+
+
+def _unit_phrase(text: str, f: Fact) -> str:
+    return text[f.value_span[1]:f.end] if f.value_span else f.text
+
+
+def _extra_features(claim: str, statement: str, best_sent: str, top3: str, rel: float,
+                    best_fact: list[float], best_lex: list[float]) -> list[float]:
+    ct, st, bt = _tokset(claim), _tokset(statement), _tokset(best_sent)
+    any_fig = best_fact[_FACT_NAMES.index("any_fig_mismatch")]
+    match = float(best_fact[_FACT_NAMES.index("n_unit_value_match")] > 0)
+    shared = frozenset(ct & st)
+    return [
+        len(ct & bt) / (len(bt) or 1),
+        len(ct & st) / (len(st) or 1),
+        math.log1p(len(claim)) - math.log1p(len(best_sent)),
+        math.log1p(len(best_sent)),
+        float(len(_sentences(statement)) == 1),
+        any_fig * rel,
+        match * rel,
+        _phrase_overlap(claim, best_sent),
+        _near_shared(statement, shared, "refute"),
+        float(len(_REFUTE_RE.findall(top3))),
+        _near_shared(statement, shared, "negation"),
+        best_lex[_LEX_NAMES.index("claim_cov")] * any_fig,
+    ]
+
+
 class PairFeaturizer(TransformerMixin, BaseEstimator):
     """Dense features for ``(claim, statement)`` pairs.
 
@@ -217,9 +287,14 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
     The fitted state is just two IDF vectors, so the artifact stays small.
     """
 
-    def __init__(self, n_word_features: int = 2**18, n_char_features: int = 2**18) -> None:
+    def __init__(self, n_word_features: int = 2**18, n_char_features: int = 2**18, extra: bool = False) -> None:
         self.n_word_features = n_word_features
         self.n_char_features = n_char_features
+        self.extra = extra
+
+    def _names(self) -> list[str]:
+        # ``extra`` is absent on artifacts saved before it existed: they keep their original features.
+        return list(FEATURE_NAMES) + (EXTRA_FEATURE_NAMES if getattr(self, "extra", False) else [])
 
     # -- vectorisation -------------------------------------------------------
     def _hashers(self) -> tuple[HashingVectorizer, HashingVectorizer]:
@@ -241,16 +316,17 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         w, c = self._hashers()
         self.word_tfidf_ = TfidfTransformer(sublinear_tf=True).fit(w.transform(texts))
         self.char_tfidf_ = TfidfTransformer(sublinear_tf=True).fit(c.transform(texts))
-        self.n_features_out_ = len(FEATURE_NAMES)
+        self.n_features_out_ = len(self._names())
         return self
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        return np.asarray(FEATURE_NAMES, dtype=object)
+        return np.asarray(self._names(), dtype=object)
 
     def transform(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
         pairs = [(normalize(c), normalize(s)) for c, s in X]
         n = len(pairs)
-        out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float64)
+        extra = getattr(self, "extra", False)
+        out = np.zeros((n, len(self._names())), dtype=np.float64)
         if n == 0:
             return out
         claims = sorted({c for c, _ in pairs})
@@ -275,7 +351,8 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
             sc = (Cc[cidx] @ Tc[a:b].T).toarray()
             comb = 0.5 * (sw + sc)
             best = comb.argmax(axis=1)
-            top3 = -np.sort(-comb, axis=1)[:, :3].mean(axis=1)
+            order = np.argsort(-comb, axis=1, kind="stable")[:, :3]
+            top3 = np.take_along_axis(comb, order, axis=1).mean(axis=1)
             nsent = b - a
             for r, k in enumerate(ks):
                 claim, stmt = pairs[k]
@@ -284,7 +361,13 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
                     full_w[r], full_c[r], sw[r, best[r]], sc[r, best[r]], top3[r], math.log1p(nsent),
                     best[r] / max(nsent, 1), math.log1p(len(claim)), math.log1p(len(stmt)),
                 ]
-                row += _lex_features(claim, stmt) + _lex_features(claim, bs)
-                row += _fact_features(claim, stmt) + _fact_features(claim, bs)
+                best_lex = _lex_features(claim, bs)
+                best_fact = _fact_features(claim, bs)
+                row += _lex_features(claim, stmt) + best_lex
+                row += _fact_features(claim, stmt) + best_fact
+                if extra:
+                    t3 = " ".join(sent_lists[j][i] for i in order[r])
+                    rel = max(sw[r, best[r]], sc[r, best[r]])
+                    row += _extra_features(claim, stmt, bs, t3, rel, best_fact, best_lex)
                 out[k] = row
         return out

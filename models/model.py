@@ -74,7 +74,12 @@ class Judgement:
 
 
 def explain(claim: str, statement: str, label: str) -> list[Reason]:
-    """Fact mismatches and cue words between ``claim`` and ``statement`` (offsets into the given strings)."""
+    """Fact mismatches and cue words between ``claim`` and ``statement``.
+
+    ``Reason.text`` is the sentence without its kind (the UI prints ``kind: text``); ``claim_span`` and
+    ``statement_span`` are character offsets into the given strings: the number itself for figures, the
+    date/year mention for dates, the cue word for denial/negation/wording.
+    """
     reasons: list[Reason] = []
     for m in fact_mismatches(claim, statement):
         cf, sf = m.claim_fact, m.statement_fact
@@ -84,37 +89,39 @@ def explain(claim: str, statement: str, label: str) -> list[Reason]:
             s_num = statement[sf.value_span[0]:sf.value_span[1]]
             s_phrase = sf.text if sf.text else s_num
             c_phrase = c_num + s_phrase[s_phrase.find(s_num) + len(s_num):] if s_num in s_phrase else cf.text
-            text = f"figure: release says {s_phrase}, claim says {c_phrase}"
+            text = f"release says {s_phrase}, claim says {c_phrase}"
             if unit and unit not in text:
                 text += f" ({unit})"
         else:
-            c_num, s_num = cf.text, sf.text
-            text = f"date: release says {s_num}, claim says {c_num}"
+            text = f"release says {sf.text}, claim says {cf.text}"
         reasons.append(Reason(m.kind, text, cf.value_span, sf.value_span))
     c_den = cue_hits(claim, "denial")
     s_den = cue_hits(statement, "denial")
     if c_den and not s_den:
         w, a, b = c_den[0]
-        reasons.append(Reason("denial", f'denial: claim says "{w}", the release states it as fact', (a, b), None))
+        reasons.append(Reason("denial", f'claim says "{w}", the release states it as fact', (a, b), None))
     elif s_den and not c_den:
         w, a, b = s_den[0]
-        reasons.append(Reason("denial", f'denial: release says "{w}"', None, (a, b)))
+        reasons.append(Reason("denial", f'release says "{w}"', None, (a, b)))
     c_neg = cue_hits(claim, "negation")
     s_neg = cue_hits(statement, "negation")
     if bool(c_neg) != bool(s_neg):
         if c_neg:
             w, a, b = c_neg[0]
-            reasons.append(Reason("negation", f'negation: claim says "{w}", the release does not', (a, b), None))
+            reasons.append(Reason("negation", f'claim says "{w}", the release does not', (a, b), None))
         else:
             w, a, b = s_neg[0]
-            reasons.append(Reason("negation", f'negation: release says "{w}", the claim does not', None, (a, b)))
+            reasons.append(Reason("negation", f'release says "{w}", the claim does not', None, (a, b)))
     if label == "contradicts" and not reasons:
-        hits = cue_hits(claim, "refute") or cue_hits(statement, "refute")
-        if hits:
-            w = hits[0][0]
-            reasons.append(Reason("wording", f'wording: contradicting cue "{w}"', None, None))
+        c_hits, s_hits = cue_hits(claim, "refute"), cue_hits(statement, "refute")
+        if c_hits:
+            w, a, b = c_hits[0]
+            reasons.append(Reason("wording", f'claim uses the contradicting cue "{w}"', (a, b), None))
+        elif s_hits:
+            w, a, b = s_hits[0]
+            reasons.append(Reason("wording", f'release uses the contradicting cue "{w}"', None, (a, b)))
         else:
-            reasons.append(Reason("similarity", "similarity: the claim's wording conflicts with the release", None, None))
+            reasons.append(Reason("similarity", "the claim's wording conflicts with the release", None, None))
     return reasons
 
 

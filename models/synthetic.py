@@ -8,10 +8,70 @@ from typing import Iterable, Sequence
 from .facts import extract_facts
 from .text import split_sentences
 
-__all__ = ["perturb_sentences", "vietnamese_pairs", "english_template_pairs"]
+__all__ = ["perturb_sentences", "vietnamese_pairs", "english_template_pairs", "add_context"]
 
 _AUX_RE = re.compile(r"(?<!\w)(is|are|was|were|has|have|had|will|can|did|does|could|would|should)(?!\w)")
 _ACTORS_EN = ["Officials", "The ministry", "Police", "The government", "A spokesperson", "Authorities", "The agency"]
+
+
+# ----------------------------------------------------------------------------- context clauses
+# News claims rarely restate a release sentence alone: they add attributions, venues and times. These
+# wrappers are applied to every label alike, so they carry no label signal, only the distribution shift.
+_SOURCES_EN = ["officials", "the ministry", "police", "the agency", "a spokesperson", "the authorities",
+               "the inspectorate", "local media", "the department", "a government report"]
+_CITIES_EN = ["Da Nang", "Hue", "Can Tho", "Hai Phong", "the capital", "Ho Chi Minh City", "Nha Trang", "Vinh"]
+_EVENTS_EN = ["an annual review meeting", "a press briefing", "a conference", "a national meeting",
+              "a mid-year review", "a parliamentary hearing", "a news conference"]
+_PREFIX_EN = [
+    "According to {src}, {c}", "{Src} said that {c}", "A report released on {day} shows that {c}",
+    "At {event} in {city}, {src} said that {c}", "Figures presented at {event} show that {c}",
+    "In a statement on {day}, {src} said {c}", "The report shows that {c}", "Speaking at {event}, {src} said {c}",
+]
+_SUFFIX_EN = [
+    "{c}, according to {src}.", "{c}, {src} said on {day}.", "{c}, according to figures presented at {event} in {city}.",
+    "{c}, the report shows.", "{c}, {src} told reporters in {city}.", "{c}, {src} said.",
+    "{c}, according to data released at {event}.", "{c}, as announced at {event} in {city}.",
+]
+_DAYS_EN = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "the weekend", "Sunday"]
+_SOURCES_VI = ["lãnh đạo Bộ", "cơ quan chức năng", "đại diện cơ quan công an", "báo cáo tổng kết", "người phát ngôn",
+               "Sở Tư pháp", "ban chỉ đạo"]
+_CITIES_VI = ["Đà Nẵng", "Huế", "Cần Thơ", "Hải Phòng", "Nha Trang", "TP.HCM", "Vinh"]
+_PREFIX_VI = [
+    "Theo {src}, {c}", "Tại hội nghị ở {city}, {src} cho biết {c}", "Báo cáo cho thấy {c}",
+    "Phát biểu tại buổi họp báo, {src} cho hay {c}", "Số liệu công bố tại hội nghị cho thấy {c}",
+]
+_SUFFIX_VI = [
+    "{c}, theo {src}.", "{c}, {src} cho biết.", "{c}, theo số liệu công bố tại hội nghị ở {city}.",
+    "{c}, theo báo cáo được trình bày tại {city}.", "{c}, {src} thông tin tại buổi họp báo.",
+]
+
+
+def add_context(claim: str, rng: random.Random, vietnamese: bool = False) -> str:
+    """``claim`` with an attribution / venue / time clause added before or after it."""
+    c = claim.strip().rstrip(".")
+    if not c:
+        return claim
+    src = rng.choice(_SOURCES_VI if vietnamese else _SOURCES_EN)
+    if vietnamese:
+        tpl = rng.choice(_PREFIX_VI + _SUFFIX_VI)
+        city, event, day = rng.choice(_CITIES_VI), "", ""
+    else:
+        tpl = rng.choice(_PREFIX_EN + _SUFFIX_EN)
+        city, event, day = rng.choice(_CITIES_EN), rng.choice(_EVENTS_EN), rng.choice(_DAYS_EN)
+    if tpl.startswith("{c}"):
+        body = c
+    else:
+        # lower-case the claim's first letter unless it starts a name ("Police" stays, "In" goes)
+        first = c.split(" ", 1)[0]
+        body = c[0].lower() + c[1:] if first in ("In", "The", "During", "Last", "Năm", "Trong", "Từ") else c
+    out = tpl.format(c=body, src=src, Src=src[0].upper() + src[1:], city=city, event=event, day=day)
+    if not out.endswith("."):
+        out += "."
+    return out[0].upper() + out[1:]
+
+
+def _maybe_context(claim: str, rng: random.Random, p: float, vietnamese: bool = False) -> str:
+    return add_context(claim, rng, vietnamese) if rng.random() < p else claim
 
 
 def _change_number(v: float, rng: random.Random) -> float:
@@ -54,7 +114,7 @@ def _clause(sent: str, keep: tuple[int, int], rng: random.Random) -> str:
 
 
 def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: random.Random,
-                      n_per: int = 1) -> list[tuple[str, str, str]]:
+                      n_per: int = 1, p_context: float = 0.0) -> list[tuple[str, str, str]]:
     """Make (claim, statement, label) pairs from real sentences carrying figures/years.
 
     figure changed / negation / denial / year shifted -> contradicts; faithful sub-clause or
@@ -70,12 +130,7 @@ def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: rand
             anchor = rng.choice(nums or years) if (nums or years) else None
             keep = anchor.value_span if anchor else (0, min(len(sent), 20))
             sup = _clause(sent, keep, rng)
-            r = rng.random()
-            if r < 0.3:
-                sup = f"According to {rng.choice(['officials', 'the ministry', 'police', 'the report'])}, " + sup[0].lower() + sup[1:]
-            elif r < 0.45:
-                sup = sup.rstrip(".") + f", {rng.choice(['officials said', 'the agency said', 'police said'])}."
-            out.append((sup, sent, "supports"))
+            out.append((_maybe_context(sup, rng, p_context), sent, "supports"))
             # contradicts
             kinds = ["negation", "denial"] + (["figure"] * 3 if nums else []) + (["year"] * 2 if years else [])
             k = rng.choice(kinds)
@@ -102,9 +157,10 @@ def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: rand
             else:
                 verb = rng.choice(["denied that", "denies that", "rejected claims that", "said it is false that"])
                 con = f"{rng.choice(_ACTORS_EN)} {verb} " + sent[0].lower() + sent[1:]
-            out.append((con, sent, "contradicts"))
+            out.append((_maybe_context(con, rng, p_context if k in ("figure", "year") else p_context / 2),
+                        sent, "contradicts"))
             # unrelated
-            out.append((rng.choice(others), sent, "unrelated"))
+            out.append((_maybe_context(rng.choice(others), rng, p_context / 2), sent, "unrelated"))
     return out
 
 
@@ -143,6 +199,10 @@ _VI_UNRELATED = [
 ]
 
 
+_VI_STMT_TAILS = ["", "", " trên không gian mạng", " trên địa bàn", " liên quan đến tội phạm công nghệ cao",
+                  " trên các tuyến biên giới", " tại các tỉnh phía Bắc"]
+
+
 def _vi_sentence(rng: random.Random) -> tuple[str, dict]:
     org = rng.choice(_VI_ORGS)
     y = rng.randint(2010, 2024)
@@ -151,12 +211,15 @@ def _vi_sentence(rng: random.Random) -> tuple[str, dict]:
     n1, n2 = rng.randint(2, 999), rng.randint(2, 2500)
     u1, u2 = rng.choice(u1s), rng.choice(u2s)
     n2s = f"{n2:,}".replace(",", ".")
-    sent = f"{t}, {org} đã {v1} {n1} {u1}, {v2} {n2s} {u2}."
+    sent = f"{t}, {org} đã {v1} {n1} {u1}, {v2} {n2s} {u2}{rng.choice(_VI_STMT_TAILS)}."
     return sent, dict(org=org, y=y, t=t, v1=v1, v2=v2, n1=n1, n2=n2, u1=u1, u2=u2, n2s=n2s)
 
 
-def vietnamese_pairs(n: int, rng: random.Random) -> list[tuple[str, str, str]]:
-    """Template Vietnamese (claim, statement, label) pairs (press-release style)."""
+def vietnamese_pairs(n: int, rng: random.Random, p_context: float = 0.0) -> list[tuple[str, str, str]]:
+    """Template Vietnamese (claim, statement, label) pairs (press-release style).
+
+    With ``p_context`` > 0 claims get attribution/venue clauses (:func:`add_context`) for every label.
+    """
     out: list[tuple[str, str, str]] = []
     for _ in range(n):
         sent, d = _vi_sentence(rng)
@@ -169,22 +232,25 @@ def vietnamese_pairs(n: int, rng: random.Random) -> list[tuple[str, str, str]]:
             sup = f"Theo {d['org']}, {d['n2s']} {d['u2']} đã bị {d['v2']} trong năm {d['y']}."
         else:
             sup = f"{d['org']} {d['v1']} {d['n1']} {d['u1']} và {d['v2']} {d['n2s']} {d['u2']}"
-        out.append((sup, sent, "supports"))
+        out.append((_maybe_context(sup, rng, p_context, True), sent, "supports"))
         # contradicts
-        k = rng.choice(["figure", "figure", "figure", "year", "neg", "deny"])
+        k = rng.choice(["figure", "figure", "figure", "figure2", "year", "neg", "deny"])
         if k == "figure":
             new = int(_change_number(float(d["n1"]), rng))
             con = f"{short_org} {d['v1']} {new} {d['u1']} trong năm {d['y']}"
+        elif k == "figure2":
+            new = int(_change_number(float(d["n2"]), rng))
+            con = f"Năm {d['y']}, {short_org} đã {d['v2']} {new:,} {d['u2']}".replace(",", ".")
         elif k == "year":
             con = f"{short_org} {d['v1']} {d['n1']} {d['u1']} trong năm {d['y'] + rng.choice([-2, -1, 1, 2])}"
         elif k == "neg":
             con = f"{short_org} không {d['v1']} {d['u1'].split()[-1]} nào trong năm {d['y']}"
         else:
             con = f"{short_org} {rng.choice(['bác bỏ', 'phủ nhận'])} thông tin đã {d['v1']} {d['n1']} {d['u1']}"
-        out.append((con, sent, "contradicts"))
+        out.append((_maybe_context(con, rng, p_context, True), sent, "contradicts"))
         # unrelated (other topic or other template sentence)
         other = rng.choice(_VI_UNRELATED) if rng.random() < 0.6 else _vi_sentence(rng)[0]
-        out.append((other, sent, "unrelated"))
+        out.append((_maybe_context(other, rng, p_context / 2, True), sent, "unrelated"))
     return out
 
 
@@ -194,20 +260,25 @@ _EN_ORGS = [
     "the Ministry of Transport", "the market surveillance agency",
 ]
 _GERUND = {"investigated": "investigating", "arrested": "arresting", "fined": "fining", "inspected": "inspecting",
-           "seized": "seizing", "deported": "deporting", "vaccinated": "vaccinating", "extradited": "extraditing"}
+           "seized": "seizing", "recalled": "recalling", "vaccinated": "vaccinating", "rescued": "rescuing",
+           "issued": "issuing", "closed": "closing"}
 _EN_ACTIONS = [
-    ("extradited", ["foreign criminals", "suspects", "fugitives"]),
+    ("rescued", ["trafficking victims", "stranded fishermen", "flood victims"]),
     ("investigated", ["cases", "corruption cases", "fraud cases", "smuggling cases"]),
     ("arrested", ["suspects", "people", "drug traffickers"]),
     ("fined", ["companies", "drivers", "businesses"]),
     ("inspected", ["facilities", "restaurants", "factories"]),
     ("seized", ["tonnes of goods", "kilograms of drugs", "vehicles"]),
-    ("deported", ["foreign nationals", "illegal migrants"]),
+    ("recalled", ["faulty vehicles", "contaminated products"]),
     ("vaccinated", ["children", "residents"]),
+    ("issued", ["building permits", "import licences"]),
+    ("closed", ["illegal mines", "unlicensed clinics"]),
 ]
+_EN_STMT_TAILS = ["", "", " across the country", " involved in online fraud", " in the northern provinces",
+                  " during the campaign", " linked to organised crime"]
 
 
-def english_template_pairs(n: int, rng: random.Random) -> list[tuple[str, str, str]]:
+def english_template_pairs(n: int, rng: random.Random, p_context: float = 0.0) -> list[tuple[str, str, str]]:
     """Template English press-release pairs, mirroring :func:`vietnamese_pairs`."""
     out: list[tuple[str, str, str]] = []
     for _ in range(n):
@@ -216,28 +287,38 @@ def english_template_pairs(n: int, rng: random.Random) -> list[tuple[str, str, s
         (v1, u1s), (v2, u2s) = rng.sample(_EN_ACTIONS, 2)
         u1, u2 = rng.choice(u1s), rng.choice(u2s)
         n1, n2 = rng.randint(2, 999), rng.randint(2, 5000)
-        sent = f"In {y}, {org} {v1} {n1} {u1} and {v2} {n2:,} {u2}."
+        if rng.random() < 0.5:
+            sent = f"In {y}, {org} {v1} {n1} {u1} and {v2} {n2:,} {u2}{rng.choice(_EN_STMT_TAILS)}."
+        else:
+            sent = f"In {y}, {org} {v1} {n1} {u1}{rng.choice(_EN_STMT_TAILS)}. It also {v2} {n2:,} {u2}."
         Org = org[0].upper() + org[1:]
         r = rng.random()
-        if r < 0.5:
+        if r < 0.4:
             sup = f"{Org} {v1} {n1} {u1} last year"
+        elif r < 0.7:
+            sup = f"{Org} {v1} {n1} {u1} in {y}"
         else:
             sup = f"{n2:,} {u2} were {v2} by {org} in {y}, officials said"
-        out.append((sup, sent, "supports"))
-        k = rng.choice(["figure", "figure", "figure", "year", "neg", "deny", "deny_short", "deny_short"])
+        out.append((_maybe_context(sup, rng, p_context), sent, "supports"))
+        k = rng.choice(["figure", "figure", "figure", "figure2", "year", "neg", "deny", "deny_short", "deny_short"])
         if k == "figure":
             con = f"{Org} {v1} {int(_change_number(float(n1), rng))} {u1} in {y}"
+        elif k == "figure2":
+            con = f"In {y}, {org} {v2} {int(_change_number(float(n2), rng)):,} {u2}"
         elif k == "year":
             con = f"{Org} {v1} {n1} {u1} in {y + rng.choice([-2, -1, 1, 2])}"
         elif k == "neg":
-            con = f"{Org} did not {v1.rstrip('d').rstrip('e') if False else 'report'} any {u1} in {y}"
+            con = f"{Org} did not {rng.choice(['report', 'record', 'find'])} any {u1} in {y}"
         elif k == "deny":
-            con = f"{Org} {rng.choice(['denies', 'denied'])} that it {v1} {n1} {u1}"
+            con = f"{Org} {rng.choice(['denies', 'denied', 'rejected reports'])} that it {v1} {n1} {u1}"
         else:
-            actor = rng.choice(["Police", "Officials", "Authorities", "Ministry", "Government", Org])
+            actor = rng.choice(["Officials", "Authorities", "The ministry", "The government", "Inspectors", Org])
             ger = _GERUND.get(v1, v1)
-            con = f"{actor} {rng.choice(['deny', 'denies', 'denied', 'reject claims of'])} {ger} {n1} {u1}"
-        out.append((con, sent, "contradicts"))
+            con = f"{actor} {rng.choice(['deny', 'denies', 'denied', 'reject claims of', 'dismiss reports of'])} {ger} {n1} {u1}"
+        out.append((_maybe_context(con, rng, p_context), sent, "contradicts"))
+        if rng.random() < 0.5:
+            other = f"{rng.choice(_EN_ORGS)[0].upper()}{rng.choice(_EN_ORGS)[1:]} {rng.choice(_EN_ACTIONS)[0]} new rules on {rng.choice(['tourism', 'housing', 'schools', 'farming', 'sports'])}"
+            out.append((_maybe_context(other, rng, p_context / 2), sent, "unrelated"))
     return out
 
 

@@ -77,3 +77,41 @@ def test_extract_claims_offsets():
     assert all("Officers were busy" not in s.text for s in spans)
     st = split_statements(DEMO)
     assert len(st) == 2 and DEMO[st[1].start:st[1].end] == st[1].text
+
+
+def _neg(text):
+    return [(f.value, f.start, f.end) for f in extract_facts(text) if f.kind == "negation"]
+
+
+def test_vietnamese_khong_compounds_are_not_negation():
+    for t in ["Bắt giữ 121 đối tượng phạm tội trên không gian mạng.", "Chất lượng không khí ở Hà Nội kém.",
+              "Lực lượng Phòng không - Không quân diễn tập.", "Tổng công ty Hàng không Việt Nam tăng chuyến bay.",
+              "Máy bay xâm phạm không phận, trạm không lưu báo động.", "Pháo hoa nổ trên không trung."]:
+        assert _neg(t) == [], t
+    from models.features import cue_hits
+    assert cue_hits("phạm tội trên không gian mạng", "refute") == []
+    assert cue_hits("phạm tội trên không gian mạng", "negation") == []
+    t = "Cục không điều tra vụ án nào trên không gian mạng."
+    assert _neg(t) == [("không", 4, 9)] and t[4:9] == "không"
+    assert [v for v, *_ in _neg("Họ không hề biết, hàng không đúng giờ")] == ["không hề"]
+
+
+def test_english_no_as_number_is_not_negation():
+    assert _neg("Decree No. 15 and resolution no 7 took effect.") == []
+    assert [v for v, *_ in _neg("There were no arrests and No suspects.")] == ["no", "no"]
+
+
+def test_reason_spans_in_vietnamese_text():
+    from models.model import explain
+    stmt = "Năm 2019, Cục đã điều tra 27 vụ án chuyên đề, bắt giữ 121 đối tượng phạm tội trên không gian mạng."
+    claim = "Bộ Công an bác bỏ thông tin Cục điều tra 72 vụ án trong năm 2018"
+    reasons = {r.kind: r for r in explain(claim, stmt, "contradicts")}
+    fig, date, den = reasons["figure"], reasons["date"], reasons["denial"]
+    assert claim[slice(*fig.claim_span)] == "72" and stmt[slice(*fig.statement_span)] == "27"
+    assert fig.text == "release says 27 vụ án, claim says 72 vụ án"
+    assert claim[slice(*date.claim_span)] == "2018" and stmt[slice(*date.statement_span)] == "2019"
+    assert date.text == "release says 2019, claim says 2018"
+    assert claim[slice(*den.claim_span)] == "bác bỏ" and den.statement_span is None
+    assert "negation" not in reasons  # "không gian" is not a negation
+    for r in reasons.values():
+        assert not r.text.startswith(r.kind + ":")

@@ -30,3 +30,18 @@ def test_synthetic_pairs_change_figures():
     from models.synthetic import vietnamese_pairs
     pairs = vietnamese_pairs(50, random.Random(0))
     assert {lbl for *_, lbl in pairs} == {"supports", "contradicts", "unrelated"}
+
+
+def test_synthetic_context_clauses_and_reworded_templates():
+    import random
+    from models.synthetic import add_context, english_template_pairs, vietnamese_pairs
+    rng = random.Random(0)
+    pairs = english_template_pairs(300, rng, p_context=0.5)
+    text = " ".join(c + " " + s for c, s, _ in pairs).lower()
+    assert "extradit" not in text and "foreign criminals" not in text
+    labels_with_context = {lbl for c, _, lbl in pairs if "according to" in c.lower() or " said" in c}
+    assert {"supports", "contradicts"} <= labels_with_context
+    out = add_context("Police arrested 12 suspects in 2019", random.Random(1))
+    assert "12 suspects" in out and len(out) > len("Police arrested 12 suspects in 2019")
+    vi = vietnamese_pairs(50, random.Random(2), p_context=1.0)
+    assert all(c.endswith(".") for c, _, lbl in vi if lbl != "unrelated")
