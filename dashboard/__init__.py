@@ -63,6 +63,10 @@ def create_app(settings: Settings | None = None, config: Mapping[str, Any] | Non
     app.register_blueprint(admin_releases.bp)
     app.register_blueprint(admin_users.bp)
     app.register_blueprint(api.bp)
+    from dashboard import admin_alerts, admin_models  # model registry, alert rules (issue 6)
+
+    app.register_blueprint(admin_models.bp)
+    app.register_blueprint(admin_alerts.bp)
     csrf.exempt(api.bp)  # token-authenticated and read-only; the session cookie is never accepted there
     return app
 

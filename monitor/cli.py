@@ -62,6 +62,9 @@ def main(ctx: click.Context, verbose: bool) -> None:
     try:
         ctx.obj = {"settings": load_settings()}
     except Exception as exc:  # pydantic's validation error lists every bad setting
+        if ctx.invoked_subcommand == "doctor":  # the doctor reports it as its first check
+            ctx.obj = {"settings": None, "settings_error": exc}
+            return
         raise click.ClickException(f"invalid settings: {exc}") from exc
 
 
@@ -246,9 +249,11 @@ def feeds() -> None:
 @click.option("--official", is_flag=True, help="Items of this feed are official releases.")
 @click.option("--interval", type=click.IntRange(min=1), help="Minutes between fetches.")
 @click.option("--name", help="Display name (default: the feed's title).")
+@click.option("--full-text", is_flag=True, help="Fetch each new item's web page and keep the article text.")
 @click.pass_context
 @handle_errors
-def feeds_add(ctx: click.Context, url: str, official: bool, interval: int | None, name: str | None) -> None:
+def feeds_add(ctx: click.Context, url: str, official: bool, interval: int | None, name: str | None,
+              full_text: bool) -> None:
     """Add a feed to collect."""
     from monitor.pipeline.feeds import add_feed
 
@@ -256,8 +261,8 @@ def feeds_add(ctx: click.Context, url: str, official: bool, interval: int | None
     with transaction(runtime.factory) as session:
         feed = add_feed(session, url, name=name, kind="official" if official else "news",
                         interval_minutes=interval or runtime.settings.feed_default_interval,
-                        allow_files=runtime.settings.fetch_allow_files)
-        click.echo(f"added {feed.kind} feed {feed.id}: {feed.url}")
+                        allow_files=runtime.settings.fetch_allow_files, full_text=full_text)
+        click.echo(f"added {feed.kind} feed {feed.id}: {feed.url}" + (" (full text)" if full_text else ""))
 
 
 @feeds.command("list")
@@ -266,18 +271,25 @@ def feeds_add(ctx: click.Context, url: str, official: bool, interval: int | None
 @handle_errors
 def feeds_list(ctx: click.Context, as_json: bool) -> None:
     """List feeds with their health."""
-    from monitor.pipeline.feeds import feed_to_dict, list_feeds
+    from monitor.pipeline.feeds import feed_to_dict, item_counts, list_feeds
 
     with _runtime(ctx).factory() as session:
-        rows = [feed_to_dict(f) for f in list_feeds(session)]
+        counts = item_counts(session)
+        rows = [feed_to_dict(f, items=counts.get(f.id, 0)) for f in list_feeds(session)]
     if as_json:
         _echo_json(rows)
         return
     for row in rows:
-        state = "enabled" if row["enabled"] else f"disabled ({row['disabled_reason'] or 'paused'})"
-        health = f"error x{row['error_count']}: {row['last_error']}" if row["error_count"] else "ok"
+        status = row["status"]
+        if status == "disabled":
+            status = f"disabled ({row['disabled_reason'] or 'paused'})"
+        elif status == "error":
+            status = f"error x{row['consecutive_failures']}: {row['last_error']}"
+        elif status == "warning":
+            status = f"warning: {'; '.join(row['warnings'])}"  # type: ignore[arg-type]
         click.echo(f"{row['id']:>4}  {row['kind']:<8} every {row['interval_minutes']} min  {row['name']}  "
-                   f"<{row['url']}>  {state}; last fetch: {row['last_fetched_at'] or 'never'}; {health}")
+                   f"<{row['url']}>  {row['items']} items; last fetch: {row['last_fetched_at'] or 'never'}; "
+                   f"next: {row['next_fetch_at'] or 'now'}; {status}")
 
 
 @feeds.command("remove")
@@ -319,6 +331,57 @@ def feeds_disable(ctx: click.Context, feed_id: int) -> None:
     click.echo(f"feed {feed_id} paused")
 
 
+feeds.add_command(click.Command("pause", callback=feeds_disable.callback, params=feeds_disable.params,
+                                help="Pause a feed (same as disable)."))
+feeds.add_command(click.Command("resume", callback=feeds_enable.callback, params=feeds_enable.params,
+                                help="Resume a paused or automatically disabled feed (same as enable)."))
+
+
+@feeds.command("import-opml")
+@click.argument("path", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
+@click.option("--interval", type=click.IntRange(min=1), help="Minutes between fetches of the added feeds.")
+@click.pass_context
+@handle_errors
+def feeds_import_opml(ctx: click.Context, path: str, interval: int | None) -> None:
+    """Add the feeds listed in an OPML file (or - for standard input); URLs already present are skipped."""
+    from monitor.pipeline.feeds import import_opml
+
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise MonitorError(f"cannot read {path}: {exc.strerror}") from exc
+    runtime = _runtime(ctx)
+    with transaction(runtime.factory) as session:
+        report = import_opml(session, data, interval_minutes=interval or runtime.settings.feed_default_interval)
+    click.echo(f"added {len(report.added)} feeds, skipped {len(report.skipped)} already present, "
+               f"{len(report.invalid)} invalid")
+    for problem in report.invalid:
+        click.echo(f"  invalid: {problem}")
+
+
+@feeds.command("export-opml")
+@click.argument("path", required=False, type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
+@click.pass_context
+@handle_errors
+def feeds_export_opml(ctx: click.Context, path: str | None) -> None:
+    """Write every feed as OPML 2.0 to PATH (default: standard output)."""
+    from monitor.pipeline.feeds import export_opml, list_feeds
+
+    with _runtime(ctx).factory() as session:
+        data = export_opml(list_feeds(session))
+    if path in (None, "-"):
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    try:
+        Path(path).write_bytes(data)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise MonitorError(f"cannot write {path}: {exc.strerror}") from exc
+    click.echo(f"wrote {data.count(b'<outline ')} feeds to {path}")
+
+
 # -- collection and checking ----------------------------------------------------------------------------
 
 
@@ -327,6 +390,10 @@ def _print_refresh(results: list[Any]) -> None:
         line = f"feed {r.feed_id} ({r.feed_name}): new {r.new}, updated {r.updated}, unchanged {r.unchanged}"
         if r.duplicates:
             line += f", duplicates {r.duplicates}"
+        if r.sightings:
+            line += f" ({r.sightings} also carried by another feed)"
+        if r.warnings:
+            line += f", warnings: {'; '.join(r.warnings)}"
         click.echo(line + (f", error: {r.error}" if r.error else ", error: none"))
 
 
@@ -454,21 +521,35 @@ def scheduler(ctx: click.Context) -> None:
     from monitor.scheduler import run_scheduler
 
     runtime = _runtime(ctx)
-    click.echo(f"scheduler running, a round every {runtime.settings.scheduler_tick_seconds} s; Ctrl-C stops")
+    click.echo(f"scheduler running: one job per feed, synced with the feeds table every "
+               f"{runtime.settings.scheduler_tick_seconds} s; Ctrl-C stops (running jobs finish first)")
     run_scheduler(runtime)
 
 
 def run_all(runtime: Runtime, host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    """Scheduler (background thread, outside the web workers) and dashboard in one process."""
-    from monitor.scheduler import build_scheduler
+    """Scheduler (background thread, outside the web workers) and dashboard in one process.
 
-    sched = build_scheduler(runtime, blocking=False)
-    sched.start()
+    The scheduler first takes the scheduler lock in its own thread, so the dashboard serves at once even
+    while another scheduler on the same database holds the lock.
+    """
+    import threading
+
+    from monitor.scheduler import run_scheduler
+
+    stop = threading.Event()
+    started: list[Any] = []
+    starter = threading.Thread(target=lambda: started.append(run_scheduler(runtime, stop, blocking=False)),
+                               name="scheduler-start", daemon=True)
+    starter.start()
     try:
         serve_dashboard(runtime, host, port, on_ready=on_ready)
     finally:
         click.echo("stopping: letting the current round finish ...")
-        sched.shutdown(wait=True)
+        stop.set()
+        starter.join()
+        for sched in started:
+            if sched is not None and sched.running:
+                sched.shutdown(wait=True)
 
 
 @main.command()
@@ -536,13 +617,225 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
               default=Path("../shared/data"), show_default=True, help="Folder with fnc1/, sick/, emergent/.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: the bundled model file.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--with-feedback", is_flag=True,
+              help="Retrain with reviewer feedback: register a candidate in the model registry and promote it "
+                   "only if it is not worse (default data: MONITOR_TRAINING_DATA_DIR; --out is ignored).")
+@click.pass_context
 @handle_errors
-def train(data_dir: Path, out: Path | None, seed: int) -> None:
+def train(ctx: click.Context, data_dir: Path, out: Path | None, seed: int, with_feedback: bool) -> None:
     """Train the stance classifier from the public data sets and write the model and its card."""
+    if with_feedback:
+        from monitor.pipeline.retrain import retrain
+
+        if ctx.get_parameter_source("data_dir") is click.core.ParameterSource.COMMANDLINE:
+            ctx.obj["settings"] = ctx.obj["settings"].model_copy(update={"training_data_dir": data_dir})
+        _echo_json(retrain(_runtime(ctx), with_feedback=True, seed=seed).to_dict())
+        return
     from models.training import DEFAULT_ARTIFACT, train as train_model
 
     metrics = train_model(data_dir, out or DEFAULT_ARTIFACT, seed=seed)
     _echo_json(metrics)
+
+
+# -- model registry and alerts (issue 6) ------------------------------------------------------------------
+
+
+@main.group()
+def models() -> None:
+    """The model registry: trained versions, their metrics and promotion decisions."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Versions with metrics, plus live precision.")
+@click.pass_context
+@handle_errors
+def models_list(ctx: click.Context, as_json: bool) -> None:
+    """List model versions, newest first (the active one is marked)."""
+    from monitor.pipeline.feedback import live_precision
+    from monitor.pipeline.registry import list_versions, version_to_dict
+
+    with _runtime(ctx).factory() as session:
+        rows = [version_to_dict(v) for v in list_versions(session)]
+        precision = live_precision(session)
+    by_version = {p["key"]: p for p in precision["model_version"]}
+    for row in rows:
+        row["metrics"] = {**(row["metrics"] or {}), "live_precision": by_version.get(row["version"])}
+    if as_json:
+        _echo_json({"versions": rows, "live_precision": precision})
+        return
+    if not rows:
+        click.echo("no registered versions yet: the bundled model serves (retrain with `monitor train "
+                   "--with-feedback`)")
+    for row in rows:
+        mark = "*" if row["status"] == "active" else " "
+        live = row["metrics"]["live_precision"]
+        live_text = f"; live precision {live['precision']}" if live and live["precision"] is not None else ""
+        decision = (row["decision"] or "").splitlines()[0] if row["decision"] else ""
+        click.echo(f"{mark} {row['version']:<36} {row['status']:<9} {row['created_at'][:16]}{live_text}")
+        if decision:
+            click.echo(f"    {decision}")
+
+
+@models.command("rollback")
+@click.argument("version")
+@click.pass_context
+@handle_errors
+def models_rollback(ctx: click.Context, version: str) -> None:
+    """Make a previously active VERSION the active model again."""
+    from monitor.pipeline.registry import rollback
+
+    with transaction(_runtime(ctx).factory) as session:
+        rollback(session, version, user="cli")
+    click.echo(f"{version} is the active model (processes pick it up within a minute)")
+
+
+@main.group()
+def alerts() -> None:
+    """Alert rules (email or signed webhook), delivery and the daily digest."""
+
+
+@alerts.command("add")
+@click.option("--name", required=True)
+@click.option("--channel", type=click.Choice(["email", "webhook"]), required=True)
+@click.option("--target", required=True, help="Email addresses (comma separated) or the webhook URL.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.8, show_default=True)
+@click.option("--release", "release_ids", type=int, multiple=True, help="Watched release id (repeat; default all).")
+@click.option("--feed", "feed_ids", type=int, multiple=True, help="Watched outlet (feed) id (repeat; default all).")
+@click.option("--window", "window_minutes", type=click.IntRange(min=1), default=24 * 60, show_default=True,
+              help="Minutes in which one story gives one alert.")
+@click.option("--max-per-hour", type=click.IntRange(min=1), default=20, show_default=True)
+@click.pass_context
+@handle_errors
+def alerts_add(ctx: click.Context, name: str, channel: str, target: str, min_score: float,
+               release_ids: tuple[int, ...], feed_ids: tuple[int, ...], window_minutes: int,
+               max_per_hour: int) -> None:
+    """Add an alert rule (a webhook's signing secret is printed once)."""
+    from monitor.alerts.rules import create_rule
+
+    runtime = _runtime(ctx)
+    with transaction(runtime.factory) as session:
+        rule = create_rule(session, name=name, channel=channel, target=target,
+                           allow_hosts=runtime.settings.fetch_allow_hosts, release_ids=list(release_ids),
+                           feed_ids=list(feed_ids), min_score=min_score, window_minutes=window_minutes,
+                           max_per_hour=max_per_hour)
+        click.echo(f"added alert rule {rule.id}: {rule.name} ({rule.channel} to {rule.target})")
+        if rule.secret:
+            click.echo(f"webhook signing secret (HMAC-SHA256): {rule.secret}")
+
+
+@alerts.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def alerts_list(ctx: click.Context, as_json: bool) -> None:
+    """List alert rules."""
+    from monitor.alerts.rules import list_rules, rule_to_dict
+
+    with _runtime(ctx).factory() as session:
+        rows = [rule_to_dict(r) for r in list_rules(session)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['id']:>4}  {'on ' if r['enabled'] else 'off'} {r['channel']:<7} {r['name']} -> {r['target']} "
+                   f"(min {r['min_score']:.2f}, window {r['window_minutes']} min, max {r['max_per_hour']}/h)")
+
+
+@alerts.command("remove")
+@click.argument("rule_id", type=int)
+@click.pass_context
+@handle_errors
+def alerts_remove(ctx: click.Context, rule_id: int) -> None:
+    """Remove an alert rule and its delivery log."""
+    from monitor.alerts.rules import delete_rule
+
+    with transaction(_runtime(ctx).factory) as session:
+        delete_rule(session, rule_id)
+    click.echo(f"removed alert rule {rule_id}")
+
+
+@alerts.command("log")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def alerts_log(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The delivery log, newest first."""
+    from monitor.alerts.rules import delivery_to_dict, list_deliveries
+
+    with _runtime(ctx).factory() as session:
+        rows = [delivery_to_dict(d) for d in list_deliveries(session, limit=limit)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for d in rows:
+        error = f"  ({d['last_error']})" if d["last_error"] else ""
+        click.echo(f"{d['id']:>5}  rule {d['rule_id']:<4} {d['status']:<10} x{d['attempts']} {d['channel']:<7} "
+                   f"{d['target']}{error}")
+
+
+@alerts.command("deliver")
+@click.pass_context
+@handle_errors
+def alerts_deliver(ctx: click.Context) -> None:
+    """Send the alerts that are due now (what the scheduler does every minute)."""
+    from monitor.alerts.deliver import deliver_pending
+
+    report = deliver_pending(_runtime(ctx))
+    click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+
+
+@alerts.command("digest")
+@click.pass_context
+@handle_errors
+def alerts_digest(ctx: click.Context) -> None:
+    """Queue and send today's digest emails now (once per user and day)."""
+    from monitor.alerts.deliver import deliver_pending
+    from monitor.alerts.digest import queue_digests
+
+    runtime = _runtime(ctx)
+    queued = queue_digests(runtime)
+    report = deliver_pending(runtime)
+    click.echo(f"queued {queued} digests; sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+
+
+# -- production mode (issue 7): Celery workers and the installation check ------------------------------------
+
+
+@main.command()
+@click.option("--concurrency", "-c", type=int, help="Task processes (default: MONITOR_WORKER_CONCURRENCY).")
+@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
+@click.option("--hostname", "-n", help="Worker name (default: celery@<host>).")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.pass_context
+@handle_errors
+def worker(ctx: click.Context, concurrency: int | None, pool: str, hostname: str | None, loglevel: str) -> None:
+    """Run a Celery worker (MONITOR_EXECUTOR=celery): fetch and check tasks from MONITOR_BROKER_URL."""
+    from monitor.celery_app import start_worker
+
+    runtime = _runtime(ctx)  # refuse to start on a missing or outdated schema
+    settings = runtime.settings
+    runtime.close()
+    start_worker(settings, concurrency=concurrency, pool=pool, loglevel=loglevel, hostname=hostname)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per check.")
+@click.option("--worker-timeout", type=float, default=2.0, show_default=True,
+              help="Seconds to wait for Celery workers to answer.")
+@click.option("--skip-model", is_flag=True, help="Do not load the classifier (faster).")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool, worker_timeout: float, skip_model: bool) -> None:
+    """Check settings, data dir, database, migrations, broker, workers, scheduler and model; exit 1 on FAIL."""
+    from monitor.doctor import exit_status, render, run_checks
+
+    checks = run_checks(ctx.obj.get("settings"), ctx.obj.get("settings_error"), worker_timeout=worker_timeout,
+                        check_model_file=not skip_model)
+    if as_json:
+        _echo_json({"ok": exit_status(checks) == 0, "checks": [c.as_dict() for c in checks]})
+    else:
+        render(checks, click.echo)
+    ctx.exit(exit_status(checks))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -285,3 +285,30 @@ __all__ = [
     "list_matches", "match_to_dict", "neighbours", "precision_by_model", "precision_by_week", "same_story",
     "top_contradicting_outlets",
 ]
+
+
+# -- active learning (issue 6): the queue ordered by the model's uncertainty --------------------------------
+
+
+def uncertainty_key() -> ColumnElement[float]:
+    """``Match.uncertainty`` with unknown values (matches made before it was recorded) ranked last."""
+    return func.coalesce(Match.uncertainty, -1.0)
+
+
+def order_by_uncertainty(query: Select[Any]) -> Select[Any]:
+    """Most uncertain first (what teaches the model most when labelled), then newest."""
+    return query.order_by(uncertainty_key().desc(), Match.id.desc())
+
+
+def list_matches_by_uncertainty(session: Session, flt: MatchFilter = MatchFilter(), *, limit: int | None = None,
+                                before: tuple[float, int] | None = None) -> list[Match]:
+    """Like :func:`list_matches` but most uncertain first; ``before`` = (uncertainty or -1, id) of the last row."""
+    dialect = _prepare(session, flt)
+    query = order_by_uncertainty(_with_rows(_apply(select(Match), flt, dialect)))
+    if before is not None:
+        value, match_id = before
+        key = uncertainty_key()
+        query = query.where((key < value) | ((key == value) & (Match.id < match_id)))
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query).unique())

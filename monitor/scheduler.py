@@ -9,9 +9,13 @@
   feeds get a job, removed or paused ones lose theirs, interval changes reschedule.
 * Job functions are importable module-level functions with primitive arguments; they reach the process's
   :class:`Runtime` through :func:`get_runtime`, set by the entry point (:func:`build_scheduler`).
-* After a feed's collection its new items are checked at once (``check_round``, serialised by
-  ``CHECK_LOCK``). A feed in backoff (or with ``Retry-After`` / ``max-age`` beyond the next tick) is skipped
+* The scheduler only decides what is due; the work goes to the executor (``MONITOR_EXECUTOR``): inline, the
+  feed is refreshed in this process and its new items are checked at once; with Celery, a task is enqueued
+  for the workers. A feed in backoff (or with ``Retry-After`` / ``max-age`` beyond the next tick) is skipped
   until its ``next_fetch_at``.
+* Exactly one scheduler runs per database: :func:`run_scheduler` first takes the ``scheduler`` lock
+  (PostgreSQL advisory lock, or a file lock beside the SQLite file); a second one waits instead of running
+  every job twice.
 
 Never inside a dashboard worker: ``monitor scheduler`` runs it alone, ``monitor run`` beside the WSGI server
 in the same process but outside its request threads.
@@ -36,8 +40,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from monitor.errors import MonitorError
+from monitor.executors import Executor, make_executor
+from monitor.locks import acquire_or_wait
 from monitor.pipeline.collect import check_round, collect_round
-from monitor.pipeline.refresh import refresh_feed
 from monitor.runtime import Runtime
 from monitor.storage.tables import Feed, utcnow
 
@@ -52,14 +57,23 @@ MAX_JITTER_SECONDS = 300
 _registry_lock = threading.Lock()
 _runtime: Runtime | None = None
 _scheduler: BaseScheduler | None = None
+_executor: Executor | None = None
 
 
-def set_runtime(runtime: Runtime | None, scheduler: BaseScheduler | None = None) -> None:
-    """Register the process-wide runtime (and scheduler) that job functions use."""
-    global _runtime, _scheduler
+def set_runtime(runtime: Runtime | None, scheduler: BaseScheduler | None = None,
+                executor: Executor | None = None) -> None:
+    """Register the process-wide runtime, scheduler and executor that job functions use."""
+    global _runtime, _scheduler, _executor
     with _registry_lock:
         _runtime = runtime
         _scheduler = scheduler
+        _executor = executor if executor is not None or runtime is None else make_executor(runtime)
+
+
+def get_executor() -> Executor:
+    if _executor is None:
+        raise MonitorError("the scheduler executor is not set (start the scheduler with build_scheduler)")
+    return _executor
 
 
 def get_runtime() -> Runtime:
@@ -97,13 +111,13 @@ def collect_feed(feed_id: int) -> None:
             if feed.next_fetch_at is not None and feed.next_fetch_at - now > _skip_tolerance(feed.interval_minutes):
                 log.debug("feed %s not due until %s (backoff or server hint)", feed_id, feed.next_fetch_at)
                 return
-        result = refresh_feed(runtime.factory, runtime.settings, feed_id, now)
-        if result.error:
-            log.warning("feed %s (%s): %s", feed_id, result.feed_name, result.error)
-        if result.new or result.updated:
-            checked = check_round(runtime)
-            log.info("feed %s: %d new, %d updated; %d items checked, %d flagged", feed_id, result.new,
-                     result.updated, checked.items, checked.flagged)
+        dispatch = get_executor().refresh_feeds([feed_id])
+        for result in dispatch.results:
+            if result.error:
+                log.warning("feed %s (%s): %s", feed_id, result.feed_name, result.error)
+        if dispatch.checked is not None:
+            log.info("feed %s: %d new or updated items; %d checked, %d flagged", feed_id, dispatch.new_items,
+                     dispatch.checked.items, dispatch.checked.flagged)
     except MonitorError as exc:
         log.error("feed job %s failed: %s", feed_id, exc)
     except Exception:  # keep the scheduler alive; the next run tries again
@@ -208,13 +222,57 @@ def build_scheduler(runtime: Runtime, *, blocking: bool) -> BaseScheduler:
     scheduler.add_job(sync_jobs, "interval", seconds=runtime.settings.scheduler_tick_seconds, id=SYNC_JOB_ID,
                       name="sync feed jobs", jobstore="default", next_run_time=datetime.now(UTC),
                       replace_existing=True)
+    _add_background_jobs(scheduler, runtime)
     set_runtime(runtime, scheduler)
     return scheduler
 
 
-def run_scheduler(runtime: Runtime) -> None:
-    """Run the scheduler in the foreground until Ctrl-C; running jobs finish before exit."""
-    scheduler = build_scheduler(runtime, blocking=True)
+def _watch_lock(held: object, scheduler: BaseScheduler, stop: threading.Event) -> None:
+    """Stop the scheduler if its lock is lost (e.g. the PostgreSQL connection that held it dropped)."""
+    while not stop.wait(30):
+        if not held.still_held():  # type: ignore[attr-defined]
+            log.error("the scheduler lock was lost; stopping so that another scheduler can take over")
+            scheduler.shutdown(wait=False)
+            return
+
+
+def _add_background_jobs(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    """Alert delivery every minute, the daily digest and the nightly retraining (each never raises)."""
+    from monitor.alerts.deliver import deliver_alerts_job
+    from monitor.alerts.digest import daily_digest_job
+    from monitor.pipeline.retrain import retrain_job
+
+    settings = runtime.settings
+    scheduler.add_job(deliver_alerts_job, "interval", seconds=60, args=[runtime], id="deliver-alerts",
+                      name="deliver alerts", jobstore="default", replace_existing=True)
+    scheduler.add_job(daily_digest_job, "cron", hour=settings.digest_hour, minute=0, args=[runtime],
+                      id="daily-digest", name="daily digest", jobstore="default", replace_existing=True,
+                      misfire_grace_time=3600)
+    scheduler.add_job(retrain_job, "cron", hour=settings.retrain_hour, minute=0, args=[runtime], id="retrain",
+                      name="nightly retraining", jobstore="default", replace_existing=True,
+                      misfire_grace_time=3 * 3600)
+
+
+def run_scheduler(runtime: Runtime, stop: threading.Event | None = None, *, blocking: bool = True,
+                  poll_seconds: float = 5.0) -> BaseScheduler | None:
+    """Take the scheduler lock (waiting while another scheduler holds it), then run the scheduler.
+
+    Blocking: runs until Ctrl-C or ``stop``; running jobs finish before exit. Non-blocking: starts a
+    background scheduler and returns it (the caller shuts it down), or None when stopped while waiting.
+    """
+    stop = stop or threading.Event()
+    held = acquire_or_wait(runtime.engine, "scheduler", poll_seconds=poll_seconds, stop_event=stop)
+    if held is None:
+        return None
+    scheduler = build_scheduler(runtime, blocking=blocking)
+    watcher = threading.Thread(target=_watch_lock, args=(held, scheduler, stop), daemon=True,
+                               name="scheduler-lock")
+    if not blocking:
+        scheduler.start()
+        watcher.start()
+        _release_on_shutdown(scheduler, held, stop)
+        return scheduler
+    watcher.start()
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -222,3 +280,16 @@ def run_scheduler(runtime: Runtime) -> None:
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=True)
+        stop.set()
+        held.release()
+    return scheduler
+
+
+def _release_on_shutdown(scheduler: BaseScheduler, held: object, stop: threading.Event) -> None:
+    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+
+    def release(_event: object) -> None:
+        stop.set()
+        held.release()  # type: ignore[attr-defined]
+
+    scheduler.add_listener(release, EVENT_SCHEDULER_SHUTDOWN)

@@ -64,8 +64,22 @@ def collect_round(runtime: Runtime, feed_ids: Sequence[int] | None = None, now: 
 
 
 def check_round(runtime: Runtime, now: datetime | None = None) -> CheckResult:
-    """Check every item not yet checked with the current classifier (one check at a time per process)."""
+    """Check every item not yet checked with the current classifier.
+
+    One check at a time: within the process by :data:`CHECK_LOCK`, across processes on the same database
+    (a scheduler and a ``monitor check``, or Celery workers) by the ``check`` database lock.
+    """
+    from monitor.locks import acquire_or_wait
+
     settings = runtime.settings
     with CHECK_LOCK:
-        return process_new_items(runtime.factory, runtime.model, top_k=settings.check_top_k,
-                                 threshold=settings.flag_threshold, now=now)
+        held = acquire_or_wait(runtime.engine, "check", poll_seconds=0.5)
+        try:
+            return process_new_items(runtime.factory, runtime.model, top_k=settings.check_top_k,
+                                     threshold=settings.flag_threshold,
+                                     unexplained_threshold=settings.flag_threshold_unexplained,
+                                     batch_size=settings.check_batch_size,
+                                     now=now)
+        finally:
+            if held is not None:
+                held.release()

@@ -1,4 +1,8 @@
-"""Review of a match by staff: every action changes the status and leaves an immutable audit event."""
+"""Review of a match by staff: every action changes the status and leaves an immutable audit event.
+
+A confirm or dismiss also writes a ``Feedback`` row (the decision as a labelled example, see
+``monitor.pipeline.feedback``). ``withdrawn`` is set only by re-scoring after a model promotion.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ ACTIONS: dict[str, str | None] = {
     "comment": None,  # keeps the status
     "assign": None,  # keeps the status; changes the assignee
 }
-STATUSES = ("new", "confirmed", "dismissed", "escalated", "resolved")
+STATUSES = ("new", "confirmed", "dismissed", "escalated", "resolved", "withdrawn")
 
 
 def review_match(session: Session, match_id: int, user: User | None, action: str, note: str | None = None,
@@ -50,5 +54,10 @@ def review_match(session: Session, match_id: int, user: User | None, action: str
     event = ReviewEvent(match_id=match.id, user_id=user.id if user else None, action=action,
                         from_status=before, to_status=after, note=note, created_at=now)
     session.add(event)
+    if action in ("confirm", "dismiss"):
+        # the decision is also a labelled example for retraining (monitor.pipeline.feedback)
+        from monitor.pipeline.feedback import record_feedback
+
+        record_feedback(session, match, user, action, note, now)
     session.flush()
     return event

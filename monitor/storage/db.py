@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite connections get foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, settings: Any = None, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite connections get foreign keys, WAL and a busy timeout. Given the settings,
+    a server database (PostgreSQL) gets their pool size, overflow and recycle time (``MONITOR_DB_POOL_*``)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
@@ -32,7 +33,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", True)  # a connection dropped by a PostgreSQL restart is replaced
+    if settings is not None:
+        kwargs.setdefault("pool_size", settings.db_pool_size)
+        kwargs.setdefault("max_overflow", settings.db_max_overflow)
+        kwargs.setdefault("pool_recycle", settings.db_pool_recycle)
+    kwargs.setdefault("pool_use_lifo", True)  # idle connections beyond the busy few time out server-side
     return create_engine(url, **kwargs)
 
 

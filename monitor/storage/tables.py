@@ -232,7 +232,8 @@ class Match(Base):
     __tablename__ = "matches"
     __table_args__ = (
         UniqueConstraint("claim_id", "statement_id", name="uq_matches_claim_statement"),
-        Index("ix_matches_queue", "status", "label", "created_at"),
+        # the review queue: equality on status and label, ordered by score then id (scanned backwards)
+        Index("ix_matches_queue_score", "status", "label", "score", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
