@@ -85,14 +85,22 @@ def _require_login() -> Response | None:
     return login_manager.unauthorized()  # type: ignore[no-any-return]
 
 
+def forbidden_message(roles: tuple[str, ...] | frozenset[str], role: str | None) -> str:
+    """What the 403 page says: which roles the page needs and which one the account has."""
+    needed = " or ".join(sorted(roles))
+    has = f" Your account has the {role} role." if role else ""
+    return f"This page or action needs the {needed} role.{has} Ask an administrator if you need access."
+
+
 def require_role(*roles: str) -> Callable[[F], F]:
-    """403 unless the signed-in user has one of ``roles``."""
+    """403 unless the signed-in user has one of ``roles`` (the page says which roles it needs)."""
 
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated or current_user.role not in roles:
-                abort(403)
+                role = current_user.role if current_user.is_authenticated else None
+                abort(403, description=forbidden_message(roles, role))
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]

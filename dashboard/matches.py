@@ -1,4 +1,9 @@
-"""The review queue (filters in the URL, keyset pagination, bulk actions), the match page, and review actions."""
+"""The review queue (filters in the URL, keyset pagination, bulk actions), the match page, and review actions.
+
+The queue has two orders (``order`` in the URL): ``confidence`` (the default: most confident first, then newest)
+and ``uncertainty`` (most uncertain first: what teaches the model most when labelled, issue 6). Both page by keyset
+(``before=key:id`` of the last row seen) and keep every filter; the match page's next/previous follow the same order.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +26,21 @@ from dashboard.highlight import segments
 from dashboard.security import safe_http_url
 from monitor.errors import MonitorError, NotFoundError
 from monitor.pipeline.review import STATUSES, review_match
-from monitor.queries import MatchFilter, list_matches, neighbours, same_story
+from monitor.queries import (
+    MatchFilter,
+    list_matches,
+    list_matches_by_uncertainty,
+    neighbours,
+    neighbours_by_uncertainty,
+    same_story,
+)
 from monitor.storage.tables import Claim, Feed, Item, Match, Release, ReviewEvent, Statement, User
 
 bp = Blueprint("matches", __name__)
 
 LABELS = ("contradicts", "supports", "discusses")
 ANY = "all"
+ORDERS = {"confidence": "most confident first", "uncertainty": "most uncertain first (teaches the model most)"}
 CONTEXT_CHARS = 240
 MAX_QUERY_CHARS = 200
 MAX_BULK = 500
@@ -52,9 +65,14 @@ class QueueArgs:
     values: dict[str, str]  # every filter as shown in the form
     url_args: dict[str, str] = field(default_factory=dict)  # only the ones that differ from the defaults
 
+    @property
+    def order(self) -> str:
+        """``confidence`` or ``uncertainty`` (the queue order; not a filter)."""
+        return self.values["order"]
+
 
 DEFAULTS = {"status": "new", "label": "contradicts", "feed": "", "release": "", "lang": "", "date_field": "created",
-            "from": "", "to": "", "min": "", "assignee": "", "q": ""}
+            "from": "", "to": "", "min": "", "assignee": "", "q": "", "order": "confidence"}
 
 
 def _int(value: str) -> int | None:
@@ -103,6 +121,8 @@ def parse_queue_args(args: Mapping[str, str], user_id: int | None = None) -> Que
         assignee_id = _int(raw["assignee"])
         values["assignee"] = str(assignee_id)
     values["q"] = raw["q"][:MAX_QUERY_CHARS]
+    if raw["order"] in ORDERS:
+        values["order"] = raw["order"]
     flt = MatchFilter(
         status=None if values["status"] == ANY else values["status"],
         label=None if values["label"] == ANY else values["label"],
@@ -122,7 +142,8 @@ def queue_args() -> QueueArgs:
 
 
 def parse_before(value: str | None) -> tuple[float, int] | None:
-    """``"score:id"`` -> (score, id); 400 for anything else."""
+    """``"key:id"`` -> (key, id); 400 for anything else. The key is the score, or in uncertainty order the
+    uncertainty (-1 where unknown, as ``monitor.queries.uncertainty_key``)."""
     if not value:
         return None
     score_text, sep, id_text = value.rpartition(":")
@@ -159,18 +180,21 @@ def queue() -> Any:
     before = parse_before(request.args.get("before"))
     page_size = current_app.config["QUEUE_PAGE_SIZE"]
     db = get_db()
-    rows = list_matches(db, qa.flt, limit=page_size + 1, before=before)
+    fetch = list_matches_by_uncertainty if qa.order == "uncertainty" else list_matches
+    rows = fetch(db, qa.flt, limit=page_size + 1, before=before)
     next_url = None
     if len(rows) > page_size:
         rows = rows[:page_size]
         last = rows[-1]
-        next_url = url_for("matches.queue", **qa.url_args, before=f"{last.score!r}:{last.id}")
+        next_url = url_for("matches.queue", **qa.url_args, before=f"{_order_key(last, qa.order)!r}:{last.id}")
     return render_template(
         "queue.html",
         matches=rows,
         f=qa.values,
         url_args=qa.url_args,
         status=qa.values["status"],
+        order=qa.order,
+        orders=ORDERS,
         label=qa.values["label"],
         statuses=(*STATUSES, ANY),
         labels=(*LABELS, ANY),
@@ -181,6 +205,13 @@ def queue() -> Any:
         shortcuts=SHORTCUTS_QUEUE,
         **_filter_choices(db, qa),
     )
+
+
+def _order_key(match: Match, order: str) -> float:
+    """The keyset value of ``match`` in the queue ``order``."""
+    if order == "uncertainty":
+        return match.uncertainty if match.uncertainty is not None else -1.0
+    return match.score
 
 
 def _context(field: str, start: int, end: int, expected: str) -> tuple[str, str]:
@@ -220,7 +251,10 @@ def detail(match_id: int) -> Any:
     statement_before, statement_after = _context(release.body or "", statement.start, statement.end,
                                                  statement.text)
     reasons = [r for r in (match.reasons or []) if isinstance(r, dict)]
-    prev_id, next_id = neighbours(db, qa.flt, match.score, match.id)
+    if qa.order == "uncertainty":
+        prev_id, next_id = neighbours_by_uncertainty(db, qa.flt, match.uncertainty, match.id)
+    else:
+        prev_id, next_id = neighbours(db, qa.flt, match.score, match.id)
     can_review = current_user.role in REVIEW_ROLES
     return render_template(
         "match.html",

@@ -1,5 +1,6 @@
 """``/overview``: new flags today and this week, flags per day by outlet and by release (SVG), the outlets
-that most often contradict releases, and reviewer precision of the model per week and per model version.
+that most often contradict releases, reviewer precision of the model per week, and the live precision of the
+flags (``monitor.pipeline.feedback.live_precision``) per release, per outlet and per model version.
 
 All counting happens in SQL (GROUP BY in ``monitor.queries``); this module only shapes a few hundred rows.
 """
@@ -14,10 +15,10 @@ from flask import Blueprint, render_template
 
 from dashboard.charts import line_chart, stacked_bars
 from dashboard.db import get_db
+from monitor.pipeline.feedback import live_precision
 from monitor.queries import (
     count_flags,
     flags_per_day,
-    precision_by_model,
     precision_by_week,
     top_contradicting_outlets,
 )
@@ -28,6 +29,7 @@ bp = Blueprint("overview", __name__)
 DAYS = 30
 WEEKS = 26
 SERIES = 6  # the biggest groups get their own colour; the rest are "Other"
+LIVE_ROWS = 15  # live precision: the releases and outlets with most flags (every model version is shown)
 
 
 def _series(rows: list[tuple[date, int, str, int]], days: list[date]) -> tuple[list[tuple[str, list[int]]],
@@ -52,6 +54,18 @@ def _precision(confirmed: int, dismissed: int) -> float | None:
     return confirmed / (confirmed + dismissed) if confirmed + dismissed else None
 
 
+def _live_tables(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Live precision per group: releases and outlets with most flags first (cut to ``LIVE_ROWS``), every model
+    version by name."""
+    out: dict[str, dict[str, Any]] = {}
+    for group in ("release", "outlet"):
+        ranked = sorted(rows[group], key=lambda r: (-r["flags"], str(r["name"] or "")))
+        out[group] = {"rows": ranked[:LIVE_ROWS], "total": len(ranked)}
+    versions = sorted(rows["model_version"], key=lambda r: str(r["key"] or ""))
+    out["model_version"] = {"rows": versions, "total": len(versions)}
+    return out
+
+
 @bp.route("/overview")
 def overview() -> Any:
     db = get_db()
@@ -74,7 +88,6 @@ def overview() -> Any:
         week_points.append((week.strftime("%m-%d"), _precision(confirmed, dismissed)))
         if confirmed or dismissed:
             week_rows.append((week, confirmed, dismissed, _precision(confirmed, dismissed)))
-    models = [(version, c, d, _precision(c, d)) for version, c, d in precision_by_model(db)]
 
     return render_template(
         "overview.html",
@@ -91,5 +104,6 @@ def overview() -> Any:
         precision_chart=line_chart(week_points, title="Reviewer precision of contradiction flags per week",
                                    y_label="confirmed / reviewed", x_label="week starting (UTC)"),
         week_rows=week_rows,
-        models=models,
+        live=_live_tables(live_precision(db)),
+        live_rows=LIVE_ROWS,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from dashboard.db import get_db
 
@@ -41,8 +42,10 @@ def init_app(app: Flask) -> None:
         return _error("error.html", 400, "The request was not understood.")
 
     @app.errorhandler(403)
-    def _forbidden(err: Exception) -> Any:
-        return _error("403.html", 403)
+    def _forbidden(err: HTTPException) -> Any:
+        # require_role sets a description naming the roles; werkzeug's generic default is not shown
+        custom = err.description if err.description != Forbidden.description else None
+        return _error("403.html", 403, custom)
 
     @app.errorhandler(404)
     def _not_found(err: Exception) -> Any:

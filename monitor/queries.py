@@ -312,3 +312,16 @@ def list_matches_by_uncertainty(session: Session, flt: MatchFilter = MatchFilter
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query).unique())
+
+
+def neighbours_by_uncertainty(session: Session, flt: MatchFilter, uncertainty: float | None,
+                              match_id: int) -> tuple[int | None, int | None]:
+    """Like :func:`neighbours` in the uncertainty order (unknown uncertainty counts as -1, ranked last)."""
+    dialect = _prepare(session, flt)
+    base = _apply(select(Match.id), flt, dialect)
+    key, value = uncertainty_key(), -1.0 if uncertainty is None else uncertainty
+    prev_id = session.scalar(base.where((key > value) | ((key == value) & (Match.id > match_id)))
+                             .order_by(key.asc(), Match.id.asc()).limit(1))
+    next_id = session.scalar(base.where((key < value) | ((key == value) & (Match.id < match_id)))
+                             .order_by(key.desc(), Match.id.desc()).limit(1))
+    return prev_id, next_id

@@ -231,7 +231,7 @@ def test_webhook_targets_go_through_the_ssrf_guard(rt) -> None:  # noqa: F811
 
 
 def test_new_flags_from_the_pipeline_queue_alerts_once(rt) -> None:  # noqa: F811
-    from models import Judgement
+    from models import Judgement, Reason
     from monitor.pipeline.process import process_new_items
     from monitor.storage.tables import Item, Match
 
@@ -240,7 +240,8 @@ def test_new_flags_from_the_pipeline_queue_alerts_once(rt) -> None:  # noqa: F81
 
         def check(self, claims, statements, top_k=3):  # type: ignore[no-untyped-def]
             probs = {"contradicts": 0.7, "supports": 0.2, "discusses": 0.05, "unrelated": 0.05}
-            return [[Judgement(0, "contradicts", 0.7, probs, [])] for _ in claims]
+            figure = Reason("figure", "release says 1,200 suspects, claim says 9,999", (16, 21), (0, 5))
+            return [[Judgement(0, "contradicts", 0.7, probs, [figure])] for _ in claims]
 
     with transaction(rt.factory) as s:
         add_releases(s)

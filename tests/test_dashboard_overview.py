@@ -100,7 +100,9 @@ def test_overview_page_counts_and_svg(admin_client, seeded, session_factory):
     outlets = html.split('id="top-outlets"')[1].split("</table>")[0]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;</a></td><td class=\"num\">2<" in outlets
     models = html.split('id="precision-models"')[1].split("</table>")[0]
-    assert "<code>m-9</code></td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">50%" in models
+    # merged with the live precision table: flags, confirmed, dismissed, precision, confirmed share
+    assert ("<code>m-9</code></td><td class=\"num\">2</td><td class=\"num\">1</td><td class=\"num\">1</td>"
+            "<td class=\"num\">50%</td><td class=\"num\">50%</td>") in models
     assert "polyline" in svgs[2] or "<circle" in svgs[2]
     assert 'href="/overview"' in html  # in the nav
 
@@ -127,3 +129,25 @@ def test_chart_helpers_escape_and_scale():
     line = str(line_chart([("a", 0.5), ("b", None), ("c", 1.0)], title="P", y_label="y <", x_label="x"))
     assert "y &lt;" in line and line.count("<circle") == 2
     assert [nice_max(v) for v in (0, 1, 3, 7, 11, 230)] == [1, 1, 5, 10, 20, 500]
+
+
+def test_overview_live_precision_per_release_outlet_and_model(admin_client, seeded, session_factory):
+    with transaction(session_factory) as s:
+        for status in ("confirmed", "confirmed", "dismissed", "new"):
+            add_match(s, feed="Live <Outlet>", release="Live release", status=status, model_version="v-live")
+        add_match(s, feed="Live <Outlet>", release="Live release", status="withdrawn", model_version="v-live")
+        add_match(s, feed="Live <Outlet>", release="Live release", label="supports", status="confirmed")
+    html = admin_client.get("/overview").get_data(as_text=True)
+    row = ('</a></td><td class="num">4</td><td class="num">2</td><td class="num">1</td>'
+           '<td class="num">67%</td><td class="num">50%</td>')
+    releases = html.split('id="live-releases"')[1].split("</table>")[0]
+    assert f">Live release{row}" in releases
+    outlets = html.split('id="live-outlets"')[1].split("</table>")[0]
+    assert f">Live &lt;Outlet&gt;{row}" in outlets and "<Outlet>" not in outlets
+    assert re.search(r'href="/\?feed=\d+&amp;status=all">Live', outlets)
+    models = html.split('id="precision-models"')[1].split("</table>")[0]
+    assert "<code>v-live</code>" + row.removeprefix("</a>") in models
+    # the fixture's open flag: no decision yet, so no precision
+    assert ('<code>nli-test-1</code></td><td class="num">1</td><td class="num">0</td><td class="num">0</td>'
+            '<td class="num">—</td><td class="num">0%</td>') in models
+    assert html.count('id="precision-models"') == 1  # one per-model-version table, not two

@@ -319,3 +319,51 @@ def test_queue_renders_shortcut_help_without_js(admin_client, seeded):
     for key in ("<dt>j</dt>", "<dt>k</dt>", "<dt>Enter / o</dt>", "<dt>?</dt>"):
         assert key in html
 
+
+
+# --- order by uncertainty (active learning) ----------------------------------------------------------------
+
+def test_queue_order_by_uncertainty_pages_and_keeps_filters(app, admin_client, seeded, session_factory):
+    app.config["QUEUE_PAGE_SIZE"] = 2
+    with transaction(session_factory) as s:
+        made = {}
+        for claim, score, unc in (("u-low", 0.95, 0.1), ("u-high", 0.6, 0.9), ("u-mid", 0.7, 0.5),
+                                  ("u-unknown", 0.99, None)):
+            made[claim] = add_match(s, claim=claim, feed="Learn", score=score)
+            made[claim].uncertainty = unc
+        add_match(s, claim="u-other-outlet", feed="Elsewhere", score=0.5).uncertainty = 0.99
+        feed_id = get_feed(s, "Learn").id
+        ids = {claim: m.id for claim, m in made.items()}
+    default = admin_client.get(f"/?feed={feed_id}").get_data(as_text=True)
+    assert re.findall(r'<td class="claim">([^<]+)</td>', default) == ["u-unknown", "u-low"]  # confidence order
+    assert '<option value="confidence" selected>' in default and ">Uncertainty</th>" not in default
+
+    url, claims, pages = f"/?feed={feed_id}&order=uncertainty", [], 0
+    while url:
+        html = admin_client.get(url).get_data(as_text=True)
+        assert '<option value="uncertainty" selected>' in html and ">Uncertainty</th>" in html
+        claims += re.findall(r'<td class="claim">([^<]+)</td>', html)
+        url = _next_href(html)
+        if url:
+            query = parse_qs(urlsplit(url).query)
+            assert query["order"] == ["uncertainty"] and query["feed"] == [str(feed_id)]
+            assert query["before"] == [f"0.5:{ids['u-mid']}"]
+        pages += 1
+    assert claims == ["u-high", "u-mid", "u-low", "u-unknown"]  # unknown uncertainty last
+    assert pages == 2
+
+    # the match page's previous / next follow the same order and keep it in their links
+    html = admin_client.get(f"/matches/{ids['u-mid']}?feed={feed_id}&order=uncertainty").get_data(as_text=True)
+    prev_href = re.search(r'data-prev-url="([^"]+)"', html).group(1).replace("&amp;", "&")
+    next_href = re.search(r'data-next-url="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert urlsplit(prev_href).path == f"/matches/{ids['u-high']}" and "order=uncertainty" in prev_href
+    assert urlsplit(next_href).path == f"/matches/{ids['u-low']}"
+    html = admin_client.get(f"/matches/{ids['u-low']}?feed={feed_id}&order=uncertainty").get_data(as_text=True)
+    next_href = re.search(r'data-next-url="([^"]+)"', html).group(1)
+    assert urlsplit(next_href).path == f"/matches/{ids['u-unknown']}"
+    html = admin_client.get(f"/matches/{ids['u-unknown']}?feed={feed_id}&order=uncertainty").get_data(as_text=True)
+    assert "data-next-url" not in html
+
+    # an unknown order falls back to the default
+    html = admin_client.get(f"/?feed={feed_id}&order=random").get_data(as_text=True)
+    assert re.findall(r'<td class="claim">([^<]+)</td>', html) == ["u-unknown", "u-low"]

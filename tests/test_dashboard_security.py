@@ -124,3 +124,29 @@ def test_safe_http_url():
                 "/relative", "http:///nohost", "https://exa mple.vn", "java\nscript:alert(1)",
                 "https://ex.vn/\x00", "vbscript:x", "", None, "http://[::1"):
         assert safe_http_url(bad) is None, bad
+
+
+def test_favicon_is_linked_and_served(client, seeded):
+    pages = [client.get("/login").get_data(as_text=True)]
+    login(client, *ADMIN)
+    pages += [client.get(path).get_data(as_text=True) for path in ("/", "/overview", "/matches/424242")]
+    for html in pages:
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+    response = client.get("/static/favicon.svg")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert b"<script" not in response.data
+
+
+def test_forbidden_page_names_the_roles_the_page_needs(client, seeded):
+    from dashboard_fixtures import REVIEWER, VIEWER, csrf_token_from
+
+    login(client, *REVIEWER)
+    html = client.get("/users").get_data(as_text=True)
+    assert "needs the admin role" in html and "reviewer role." in html
+    assert "can read matches but not review them" not in html
+    client.post("/logout", data={"csrf_token": csrf_token_from(client.get("/").get_data(as_text=True))})
+    login(client, *VIEWER)
+    token = csrf_token_from(client.get("/").get_data(as_text=True))
+    response = client.post(f"/matches/{seeded.match_id}/review", data={"action": "confirm", "csrf_token": token})
+    assert response.status_code == 403
+    assert "needs the admin or reviewer role" in response.get_data(as_text=True)

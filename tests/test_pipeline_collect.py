@@ -381,3 +381,16 @@ def test_interval_change_is_respected(runtime, feed_server, make_rss) -> None:
         update_feed(session, feed_id, interval_minutes=90)
     refresh_feed(runtime.factory, runtime.settings, feed_id, NOW)
     assert _feed(runtime, feed_id).next_fetch_at == NOW + timedelta(minutes=90)
+
+
+def test_flag_threshold_asks_more_of_a_contradiction_without_concrete_evidence() -> None:
+    from monitor.pipeline.process import decide_label, has_evidence
+
+    probs = {"contradicts": 0.7, "supports": 0.2, "discusses": 0.06, "unrelated": 0.04}
+    assert decide_label("contradicts", 0.7, probs, 0.5) == ("contradicts", 0.7)
+    assert decide_label("contradicts", 0.7, probs, 0.5, evidence=False, unexplained_threshold=0.8) == (
+        "supports", 0.2)
+    assert decide_label("contradicts", 0.9, probs, 0.5, evidence=False, unexplained_threshold=0.8)[0] == (
+        "contradicts")
+    assert has_evidence([{"kind": "similarity"}, {"kind": "figure"}])
+    assert not has_evidence([{"kind": "similarity"}])
