@@ -16,6 +16,9 @@ from monitor.config import Settings, load_settings
 from monitor.runtime import Runtime, open_runtime
 from monitor.storage.db import migrate
 
+# Fixtures of the dashboard tests (an app on a copy of a seeded database, logged-in clients).
+pytest_plugins = ["dashboard_fixtures"]
+
 PG_ADMIN_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("MONITOR_REQUIRE_SERVICES") == "1"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

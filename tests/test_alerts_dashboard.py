@@ -7,20 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    ADMIN,
-    REVIEWER,
-    VIEWER,
-    admin_client,
-    app,
-    client,
-    csrf_token_from,
-    dashboard_template_db,
-    db_url,
-    login,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import ADMIN, REVIEWER, VIEWER, csrf_token_from, login
 from models import load_model
 from models.model import DEFAULT_MODEL_PATH
 from monitor.pipeline import registry

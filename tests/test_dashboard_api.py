@@ -5,17 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    ADMIN,
-    VIEWER,
-    admin_client,
-    app,
-    client,
-    dashboard_template_db,
-    db_url,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import ADMIN, VIEWER
 from monitor.accounts import create_api_token, revoke_api_token
 from monitor.storage.tables import Claim, Match, Statement, User
 

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    ADMIN,
-    VIEWER,
-    admin_client,
-    app,
-    client,
-    csrf_token_from,
-    dashboard_template_db,
-    db_url,
-    login,
-    make_test_app,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import ADMIN, VIEWER, csrf_token_from, login, make_test_app
 
 
 def test_login_page_has_csrf_token(client):

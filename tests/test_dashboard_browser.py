@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from dashboard_fixtures import ADMIN, dashboard_template_db, make_test_app  # noqa: F401 - pytest fixture
+from dashboard_fixtures import ADMIN, make_test_app
 from dashboard_rows import add_match
 from monitor.storage.db import make_engine, make_session_factory, transaction
 from monitor.storage.tables import Match, ReviewEvent

@@ -8,18 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from dashboard.exports import csv_cell
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    VIEWER,
-    admin_client,
-    app,
-    client,
-    csrf_token_from,
-    dashboard_template_db,
-    db_url,
-    login,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import VIEWER, csrf_token_from, login
 from dashboard_rows import add_match
 from monitor.storage.db import transaction
 

@@ -7,21 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    ADMIN,
-    REVIEWER,
-    VIEWER,
-    admin_client,
-    app,
-    client,
-    csrf_token_from,
-    dashboard_template_db,
-    db_url,
-    login,
-    make_test_app,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import ADMIN, REVIEWER, VIEWER, csrf_token_from, login, make_test_app
 from monitor.pipeline.feeds import items_per_day, parse_opml
 from monitor.storage.tables import Feed, Item
 

@@ -9,17 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from dashboard.charts import line_chart, nice_max, stacked_bars
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    VIEWER,
-    admin_client,
-    app,
-    client,
-    dashboard_template_db,
-    db_url,
-    login,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import VIEWER, login
 from dashboard_rows import add_match
 from monitor.queries import (
     count_flags,

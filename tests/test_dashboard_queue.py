@@ -2,15 +2,6 @@
 
 from __future__ import annotations
 
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    admin_client,
-    app,
-    client,
-    dashboard_template_db,
-    db_url,
-    seeded,
-    session_factory,
-)
 from monitor.storage.db import transaction
 from monitor.storage.tables import Claim, Match, Statement
 

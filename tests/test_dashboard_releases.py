@@ -9,20 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from dashboard import create_app
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    ADMIN,
-    REVIEWER,
-    VIEWER,
-    admin_client,
-    app,
-    client,
-    csrf_token_from,
-    dashboard_template_db,
-    db_url,
-    login,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import ADMIN, REVIEWER, VIEWER, csrf_token_from, login
 from monitor.config import load_settings
 from monitor.storage.tables import Release, Statement
 

@@ -6,17 +6,7 @@ import re
 
 from sqlalchemy import update
 
-from dashboard_fixtures import (  # noqa: F401 - pytest fixtures
-    ADMIN,
-    admin_client,
-    app,
-    client,
-    dashboard_template_db,
-    db_url,
-    login,
-    seeded,
-    session_factory,
-)
+from dashboard_fixtures import ADMIN, login
 from dashboard.security import CONTENT_SECURITY_POLICY, safe_http_url
 from monitor.storage.db import transaction
 from monitor.storage.tables import Claim, Feed, Item, Match, Release
