@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from monitor.pipeline.process import CheckResult, process_new_items
-from monitor.pipeline.refresh import HOST_LIMITER, HostLimiter, RefreshResult, due_feed_ids, refresh_feed
+from monitor.pipeline.refresh import HostLimiter, RefreshResult, due_feed_ids, host_limiter, refresh_feed
 from monitor.runtime import Runtime
 from monitor.storage.tables import Feed, utcnow
 
@@ -55,7 +55,7 @@ def collect_round(runtime: Runtime, feed_ids: Sequence[int] | None = None, now: 
             urls.update((fid, url) for fid, url in session.execute(select(Feed.id, Feed.url)
                                                                     .where(Feed.id.in_(chunk))))
     order = interleave_by_host([(fid, urls.get(fid, "")) for fid in feed_ids])
-    limiter = limiter or HOST_LIMITER
+    limiter = limiter or host_limiter(runtime.settings.host_concurrency)
     size = max(1, min(workers or runtime.settings.fetch_workers, len(order)))
     with ThreadPoolExecutor(max_workers=size, thread_name_prefix="fetch") as pool:
         results = dict(zip(order, pool.map(

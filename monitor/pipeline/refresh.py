@@ -112,6 +112,14 @@ class HostLimiter:
 
 #: The process-wide limiter used when the caller gives none (CLI rounds and scheduler jobs share it).
 HOST_LIMITER = HostLimiter()
+_LIMITERS: dict[int, HostLimiter] = {PER_HOST_LIMIT: HOST_LIMITER}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def host_limiter(limit: int) -> HostLimiter:
+    """The process-wide limiter for ``limit`` fetches per host (``settings.host_concurrency``)."""
+    with _LIMITERS_LOCK:
+        return _LIMITERS.setdefault(limit, HostLimiter(limit))
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -160,7 +168,7 @@ def refresh_feed(factory: sessionmaker[Session], settings: Settings, feed_id: in
     a FeedRun record (raises MonitorError only when the feed does not exist)."""
     now = now or utcnow()
     started = time.monotonic()
-    limiter = limiter or HOST_LIMITER
+    limiter = limiter or host_limiter(settings.host_concurrency)
     state = _load_state(factory, feed_id, now)
     etag, last_modified = (state.etag, state.last_modified) if state.conditional else (None, None)
     extra_warnings: list[str] = []
