@@ -274,6 +274,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[str | None] = mapped_column(String(320))
     daily_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    locale: Mapped[str | None] = mapped_column(String(16))  # interface language; None: the browser's
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
