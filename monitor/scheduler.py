@@ -177,10 +177,12 @@ def sync_feed_jobs(scheduler: BaseScheduler, runtime: Runtime, now: datetime | N
         if current != timedelta(minutes=interval):
             scheduler.reschedule_job(job_id, jobstore=FEED_JOBSTORE, trigger=_trigger(interval))
             report.rescheduled.append(feed_id)
-    for feed_id, (interval, next_fetch_at) in sorted(feeds.items()):
-        if feed_job_id(feed_id) in jobs:
-            continue
-        first = now + timedelta(seconds=random.uniform(0, min(30.0, interval * 60 / 10)))  # spread a big import
+    new_feeds = [fid for fid in feeds if feed_job_id(fid) not in jobs]
+    # a big import is spread over up to 30 s (50 ms per new feed) so its first fetches do not all start at once
+    spread = min(30.0, 0.05 * len(new_feeds))
+    for feed_id in sorted(new_feeds):
+        interval, next_fetch_at = feeds[feed_id]
+        first = now + timedelta(seconds=random.uniform(0, min(spread, interval * 60 / 10)))
         if next_fetch_at is not None and next_fetch_at > first:
             first = next_fetch_at
         scheduler.add_job(collect_feed, _trigger(interval), args=[feed_id], id=feed_job_id(feed_id),
