@@ -11,13 +11,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, or_, select, table, text, tuple_
 from sqlalchemy.orm import Session, joinedload
 
 from monitor.storage.tables import Claim, Feed, Item, Match, Release, Statement
 
 DATE_FIELDS = ("created", "published")  # match created_at | item published_at
 SQLITE_FOLD = "monitor_fold"  # a Python casefold registered on SQLite connections (SQLite's own is ASCII-only)
+SEARCH_FTS = "search_fts"  # SQLite FTS5 trigram index of claim + item text (migration 0007), rowid = claims.id
+TRIGRAM = 3  # shorter needles cannot use a trigram index (they scan)
+SQLITE_WITH_FTS = "sqlite+fts"  # what _prepare() calls SQLite when the search index exists
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,18 @@ def _fold(value: str | None) -> str | None:
 
 
 def _prepare(session: Session, flt: MatchFilter) -> str:
-    """The dialect name; on SQLite, registers the Unicode casefold used by the text search."""
+    """The dialect name; on SQLite, registers the Unicode casefold used by the text search, and says
+    ``SQLITE_WITH_FTS`` where the search index of migration 0007 exists (looked up once per connection)."""
     dialect = session.get_bind().dialect.name
     if flt.q and dialect == "sqlite":
-        raw = session.connection().connection.driver_connection
+        connection = session.connection()
+        raw = connection.connection.driver_connection
         raw.create_function(SQLITE_FOLD, 1, _fold, deterministic=True)  # type: ignore[union-attr]
+        if "monitor_search_fts" not in connection.info:
+            connection.info["monitor_search_fts"] = bool(connection.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SEARCH_FTS,)).scalar())
+        if connection.info["monitor_search_fts"]:
+            return SQLITE_WITH_FTS
     return dialect
 
 
@@ -105,9 +115,31 @@ def _apply(query: Select[Any], flt: MatchFilter, dialect: str = "default") -> Se
         query = query.where(column < _day_start(flt.date_to + timedelta(days=1)))
     needle = (flt.q or "").strip()
     if needle:
-        query = query.where(or_(*(_contains(col, needle, dialect) for col in (
-            Claim.text, Item.title, Item.summary_text, Item.content_text))))
+        query = _search(query, needle, dialect)
     return query
+
+
+def _search(query: Select[Any], needle: str, dialect: str) -> Select[Any]:
+    """``q``: a case-insensitive substring of the claim text or the item's title, summary or content.
+
+    SQLite: candidate claims from the FTS5 trigram index (when migrated and the needle has 3+ characters), each
+    re-checked with the exact case-folded substring test below, so the index only narrows, never changes, the
+    answer. PostgreSQL: ILIKE in semi-joins, which the ``pg_trgm`` GIN indexes of migration 0007 serve (a
+    bitmap OR over the item columns); without the extension the same query is answered by scans.
+    """
+    columns = (Claim.text, Item.title, Item.summary_text, Item.content_text)
+    if dialect == "postgresql":
+        items = select(Item.id).where(or_(*(_contains(col, needle, dialect) for col in columns[1:])))
+        claims = select(Claim.id).where(or_(_contains(Claim.text, needle, dialect), Claim.item_id.in_(items)))
+        return query.where(Match.claim_id.in_(claims))
+    if dialect == SQLITE_WITH_FTS:
+        dialect = "sqlite"
+        if len(_fold(needle) or "") >= TRIGRAM:
+            phrase = '"' + unicodedata.normalize("NFC", needle).replace('"', '""') + '"'
+            candidates = select(literal_column("rowid")).select_from(table(SEARCH_FTS)).where(
+                literal_column(SEARCH_FTS).op("MATCH")(phrase))
+            query = query.where(Match.claim_id.in_(candidates))
+    return query.where(or_(*(_contains(col, needle, dialect) for col in columns)))
 
 
 def _with_rows(query: Select[Any]) -> Select[Any]:
@@ -125,7 +157,7 @@ def list_matches(session: Session, flt: MatchFilter = MatchFilter(), *, limit: i
     query = _with_rows(_apply(select(Match), flt, dialect)).order_by(Match.score.desc(), Match.id.desc())
     if before is not None:
         score, match_id = before
-        query = query.where((Match.score < score) | ((Match.score == score) & (Match.id < match_id)))
+        query = query.where(tuple_(Match.score, Match.id) < tuple_(score, match_id))  # row values: an index range
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query).unique())
@@ -135,12 +167,10 @@ def neighbours(session: Session, flt: MatchFilter, score: float, match_id: int) 
     """Ids of the matches just before and just after (score, id) in the queue order under ``flt``."""
     dialect = _prepare(session, flt)
     base = _apply(select(Match.id), flt, dialect)
-    prev_id = session.scalar(base.where(
-        (Match.score > score) | ((Match.score == score) & (Match.id > match_id))
-    ).order_by(Match.score.asc(), Match.id.asc()).limit(1))
-    next_id = session.scalar(base.where(
-        (Match.score < score) | ((Match.score == score) & (Match.id < match_id))
-    ).order_by(Match.score.desc(), Match.id.desc()).limit(1))
+    prev_id = session.scalar(base.where(tuple_(Match.score, Match.id) > tuple_(score, match_id))
+                             .order_by(Match.score.asc(), Match.id.asc()).limit(1))
+    next_id = session.scalar(base.where(tuple_(Match.score, Match.id) < tuple_(score, match_id))
+                             .order_by(Match.score.desc(), Match.id.desc()).limit(1))
     return prev_id, next_id
 
 
@@ -160,6 +190,19 @@ def same_story(session: Session, match: Match, limit: int = 50) -> list[Match]:
             seen.add(row.claim.item_id)
             result.append(row)
     return result
+
+
+def distinct_languages(session: Session, limit: int = 100) -> list[str]:
+    """The item languages in use, sorted: a loose index scan (one index seek per language, on
+    ``ix_items_language``) instead of reading every item, which ``SELECT DISTINCT`` does."""
+    query = text("""
+        WITH RECURSIVE langs(lang, n) AS (
+            SELECT (SELECT min(language) FROM items WHERE language IS NOT NULL AND language <> ''), 1
+            UNION ALL
+            SELECT (SELECT min(language) FROM items WHERE language > langs.lang), n + 1
+            FROM langs WHERE langs.lang IS NOT NULL AND n < :limit
+        ) SELECT lang FROM langs WHERE lang IS NOT NULL""")
+    return [lang for (lang,) in session.execute(query, {"limit": limit})]
 
 
 def match_to_dict(match: Match) -> dict[str, Any]:
@@ -281,7 +324,8 @@ def claimreview_rows(session: Session, flt: MatchFilter, limit: int | None = Non
 
 
 __all__ = [
-    "DATE_FIELDS", "MatchFilter", "claimreview_rows", "count_flags", "escape_like", "flags_per_day",
+    "DATE_FIELDS", "MatchFilter", "claimreview_rows", "count_flags", "distinct_languages", "escape_like",
+    "flags_per_day",
     "list_matches", "match_to_dict", "neighbours", "precision_by_model", "precision_by_week", "same_story",
     "top_contradicting_outlets",
 ]
@@ -308,7 +352,7 @@ def list_matches_by_uncertainty(session: Session, flt: MatchFilter = MatchFilter
     if before is not None:
         value, match_id = before
         key = uncertainty_key()
-        query = query.where((key < value) | ((key == value) & (Match.id < match_id)))
+        query = query.where(tuple_(key, Match.id) < tuple_(value, match_id))
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query).unique())
@@ -320,8 +364,8 @@ def neighbours_by_uncertainty(session: Session, flt: MatchFilter, uncertainty: f
     dialect = _prepare(session, flt)
     base = _apply(select(Match.id), flt, dialect)
     key, value = uncertainty_key(), -1.0 if uncertainty is None else uncertainty
-    prev_id = session.scalar(base.where((key > value) | ((key == value) & (Match.id > match_id)))
+    prev_id = session.scalar(base.where(tuple_(key, Match.id) > tuple_(value, match_id))
                              .order_by(key.asc(), Match.id.asc()).limit(1))
-    next_id = session.scalar(base.where((key < value) | ((key == value) & (Match.id < match_id)))
+    next_id = session.scalar(base.where(tuple_(key, Match.id) < tuple_(value, match_id))
                              .order_by(key.desc(), Match.id.desc()).limit(1))
     return prev_id, next_id

@@ -2,13 +2,16 @@
 by werkzeug on 127.0.0.1 (a real HTTP server, the production CSP and CSRF checks, a migrated SQLite database).
 
 They sign in through the form, check that pages load with no console errors (Chromium reports CSP violations,
-failed loads such as a missing favicon, and script errors there), drive the keyboard shortcuts, and prove that a
+failed loads such as a missing favicon, and script errors there), filter the queue through its form, open a match
+and see its highlighted figures, export the filtered rows as CSV, drive the keyboard shortcuts, and prove that a
 hostile feed item runs no script. Skipped with a message when Playwright or /usr/bin/chromium is missing, but
 failed instead under CI (``MONITOR_REQUIRE_SERVICES=1``). Screenshots go to ``test-output/browser/``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import threading
@@ -16,12 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from dashboard_fixtures import ADMIN, make_test_app
+from dashboard.exports import CSV_COLUMNS
+from dashboard_fixtures import ADMIN, CLAIM_TEXT, make_test_app
 from dashboard_rows import add_match
 from monitor.storage.db import make_engine, make_session_factory, transaction
 from monitor.storage.tables import Match, ReviewEvent
@@ -228,4 +233,53 @@ def test_hostile_feed_item_runs_no_script(page, site):
         assert tab.locator("img[src=x], main script, main svg[onload]").count() == 0, path
         assert "window.__pwned=2</script> headline" in tab.locator("main").inner_text(), path  # shown as text
     assert tab.locator("a[href^='javascript:']").count() == 0
+    assert console.problems == []
+
+
+def _query(url: str) -> dict[str, str]:
+    """The non-empty query arguments of ``url`` (the form also submits its empty fields)."""
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items() if values[0]}
+
+
+def test_filter_form_narrows_the_queue_then_a_match_shows_the_figures(page, site):
+    tab, console = page
+    tab.goto(f"{site.base}/?status=all")
+    rows = tab.locator("#queue tbody tr")
+    assert rows.count() >= 3
+    tab.fill("#f-q", "LẠM PHÁT")  # upper case: the search folds Vietnamese case
+    tab.select_option("#f-label", "contradicts")
+    with tab.expect_navigation():
+        tab.click("form.filters button[type=submit]")
+    assert {"q": "LẠM PHÁT", "status": "all", "label": "contradicts"}.items() <= _query(tab.url).items()
+    assert rows.count() == 1
+    assert CLAIM_TEXT in rows.first.inner_text()
+    assert tab.locator("#f-q").input_value() == "LẠM PHÁT"  # the form shows the filter it applied
+
+    with tab.expect_navigation():
+        rows.first.locator("a").first.click()
+    assert tab.url.startswith(f"{site.base}/matches/{site.ids['seeded']}?")
+    assert _query(tab.url) == {"q": "LẠM PHÁT", "status": "all"}  # the filters travel (label's default dropped)
+    marks = tab.locator("mark.hl")
+    assert marks.all_inner_texts() == ["5,2%", "3,25%"]  # the claim's figure, then the statement's
+    assert all(mark.is_visible() for mark in marks.all())
+    assert console.problems == []
+
+
+def test_export_csv_link_downloads_the_filtered_rows(page, site):
+    tab, console = page
+    tab.goto(f"{site.base}/?status=all&label=all&q=claim")  # seeded's claim says "lạm phát": not this one
+    assert tab.locator("#queue tbody tr").count() == 2  # "Second claim ..." and the hostile "Claim <script> ..."
+    link = tab.locator("p.exports a[href*='matches.csv']")
+    assert "q=claim" in link.get_attribute("href")
+    with tab.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == "matches.csv"
+    body = Path(download.path()).read_text(encoding="utf-8")
+    table = list(csv.reader(io.StringIO(body)))
+    assert tuple(table[0]) == CSV_COLUMNS
+    by_id = {int(row[0]): dict(zip(CSV_COLUMNS, row)) for row in table[1:]}
+    assert set(by_id) == {site.ids["second"], site.ids["hostile"]}
+    assert by_id[site.ids["second"]]["claim"] == "Second claim, lower confidence"
+    assert by_id[site.ids["hostile"]]["claim"] == HOSTILE_CLAIM  # the raw text, as stored
     assert console.problems == []

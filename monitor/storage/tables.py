@@ -107,7 +107,7 @@ class Item(Base):
     content_text: Mapped[str] = mapped_column(Text, default="")
     content_html: Mapped[str] = mapped_column(Text, default="")
     author: Mapped[str | None] = mapped_column(String(512))
-    language: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(16), index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_raw: Mapped[str | None] = mapped_column(String(255))  # the date string as the feed gave it
     date_flag: Mapped[str | None] = mapped_column(String(32))  # missing | impossible | future (clamped)
@@ -234,6 +234,8 @@ class Match(Base):
         UniqueConstraint("claim_id", "statement_id", name="uq_matches_claim_statement"),
         # the review queue: equality on status and label, ordered by score then id (scanned backwards)
         Index("ix_matches_queue_score", "status", "label", "score", "id"),
+        Index("ix_matches_score_id", "score", "id"),  # the queue with no status/label filter (0007)
+        Index("ix_matches_same_story", "statement_id", "label", "score", "id"),  # "other outlets" (0007)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,10 +11,16 @@ config = context.config
 target_metadata = Base.metadata
 # Tables that other libraries manage themselves (APScheduler's job store); autogenerate must not drop them.
 FOREIGN_TABLES = {"apscheduler_jobs"}
+# Made by raw SQL in migration 0007, outside the metadata: the SQLite FTS5 table (and its shadow tables) and the
+# PostgreSQL pg_trgm indexes.
+SEARCH_TABLE_PREFIX = "search_fts"
+SEARCH_INDEX_SUFFIX = "_trgm"
 
 
 def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    return not (type_ == "table" and name in FOREIGN_TABLES)
+    if type_ == "table" and (name in FOREIGN_TABLES or (name or "").startswith(SEARCH_TABLE_PREFIX)):
+        return False
+    return not (type_ == "index" and reflected and (name or "").endswith(SEARCH_INDEX_SUFFIX))
 
 
 def run_migrations_offline() -> None:
