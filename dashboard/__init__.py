@@ -20,7 +20,7 @@ csrf = CSRFProtect()
 
 def create_app(settings: Settings | None = None, config: Mapping[str, Any] | None = None) -> Flask:
     """Build the dashboard for ``settings`` (default: ``load_settings()``); ``config`` overrides Flask config."""
-    from dashboard import auth, db, health, matches, security, views
+    from dashboard import auth, db, health, i18n, matches, security, views
 
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, config: Mapping[str, Any] | Non
         QUEUE_PAGE_SIZE=50,
         LOGIN_MAX_FAILURES=10,
         LOGIN_WINDOW_SECONDS=15 * 60,
+        DISPLAY_TIMEZONE=settings.display_timezone,  # times are stored in UTC and shown in this zone (named)
     )
     if config:
         app.config.update(config)
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, config: Mapping[str, Any] | Non
     db.init_app(app, settings)
     csrf.init_app(app)
     auth.init_app(app)
+    i18n.init_app(app)  # English / Vietnamese (user preference, then the browser), locale-aware dates and numbers
     security.init_app(app)
     views.init_app(app)
 

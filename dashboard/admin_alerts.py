@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -23,19 +25,19 @@ bp = Blueprint("alerts", __name__)
 
 
 class RuleForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired("Give the rule a name."), Length(max=200)])
-    channel = SelectField("Channel", choices=[SelectChoice("email", "email"),
-                                                SelectChoice("webhook", "webhook (signed JSON POST)")])
-    target = StringField("Send to", validators=[DataRequired("Enter email addresses or a webhook URL."),
-                                                Length(max=2048)])
-    min_score = DecimalField("Minimum confidence", default=0.8, places=2,
-                             validators=[NumberRange(0, 1, "Choose between 0 and 1.")])
-    release_ids = SelectMultipleField("Watched releases (none selected: all)", coerce=int)
-    feed_ids = SelectMultipleField("Outlets (none selected: all)", coerce=int)
-    window_minutes = IntegerField("One alert per story within (minutes)", default=24 * 60,
-                                  validators=[NumberRange(1, 60 * 24 * 30, "Choose 1 minute to 30 days.")])
-    max_per_hour = IntegerField("At most alerts per hour", default=20,
-                                validators=[NumberRange(1, 10000, "Choose at least 1.")])
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the rule a name.")), Length(max=200)])
+    channel = SelectField(_l("Channel"), choices=[SelectChoice("email", _l("email")),
+                                                    SelectChoice("webhook", _l("webhook (signed JSON POST)"))])
+    target = StringField(_l("Send to"), validators=[DataRequired(_l("Enter email addresses or a webhook URL.")),
+                                                    Length(max=2048)])
+    min_score = DecimalField(_l("Minimum confidence"), default=0.8, places=2,
+                             validators=[NumberRange(0, 1, _l("Choose between 0 and 1."))])
+    release_ids = SelectMultipleField(_l("Watched releases (none selected: all)"), coerce=int)
+    feed_ids = SelectMultipleField(_l("Outlets (none selected: all)"), coerce=int)
+    window_minutes = IntegerField(_l("One alert per story within (minutes)"), default=24 * 60,
+                                  validators=[NumberRange(1, 60 * 24 * 30, _l("Choose 1 minute to 30 days."))])
+    max_per_hour = IntegerField(_l("At most alerts per hour"), default=20,
+                                validators=[NumberRange(1, 10000, _l("Choose at least 1."))])
 
 
 def _form(form: RuleForm | None = None) -> RuleForm:
@@ -84,7 +86,7 @@ def add() -> Any:
         form.target.errors = [*form.target.errors, str(exc)]
         return _render(form, 400)
     db.commit()
-    flash(f"Alert rule “{rule.name}” added.", "success")
+    flash(_("Alert rule “%(name)s” added.", name=rule.name), "success")
     return redirect(url_for("alerts.index"), 303)
 
 
@@ -101,7 +103,8 @@ def toggle(rule_id: int) -> Any:
     rule = _rule_or_404(rule_id)
     rule.enabled = not rule.enabled
     get_db().commit()
-    flash(f"Alert rule “{rule.name}” {'enabled' if rule.enabled else 'paused'}.", "success")
+    flash(_("Alert rule “%(name)s” enabled.", name=rule.name) if rule.enabled
+          else _("Alert rule “%(name)s” paused.", name=rule.name), "success")
     return redirect(url_for("alerts.index"), 303)
 
 
@@ -111,5 +114,5 @@ def delete(rule_id: int) -> Any:
     _rule_or_404(rule_id)
     rule = delete_rule(get_db(), rule_id)
     get_db().commit()
-    flash(f"Alert rule “{rule.name}” removed.", "success")
+    flash(_("Alert rule “%(name)s” removed.", name=rule.name), "success")
     return redirect(url_for("alerts.index"), 303)

@@ -8,6 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -18,6 +21,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from dashboard.auth import MANAGE_ROLES, require_role
 from dashboard.db import get_db
+from dashboard.i18n import KIND_NAMES, format_when, relative
 from dashboard.security import safe_http_url
 from monitor.errors import MonitorError, NotFoundError
 from monitor.pipeline.feeds import (
@@ -43,29 +47,27 @@ _UPLOAD_ENDPOINTS = frozenset({"feeds.import_feeds"})
 
 
 class FeedForm(FlaskForm):
-    url = StringField("Feed URL", validators=[DataRequired("Enter the feed's URL."), Length(max=2048)])
-    name = StringField("Name", validators=[Optional(), Length(max=255)])
-    kind = SelectField("Kind", default="news", choices=[
-        SelectChoice("news", "news"), SelectChoice("official", "official (items become releases)")])
+    url = StringField(_l("Feed URL"), validators=[DataRequired(_l("Enter the feed's URL.")), Length(max=2048)])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=255)])
+    kind = SelectField(_l("Kind"), default="news", choices=[
+        SelectChoice("news", _l("news")), SelectChoice("official", _l("official (items become releases)"))])
     interval_minutes = IntegerField(
-        "Fetch every (minutes)", default=30,
-        validators=[DataRequired("Enter a whole number of minutes."),
-                    NumberRange(1, MAX_INTERVAL_MINUTES,
-                                f"Choose between 1 and {MAX_INTERVAL_MINUTES} minutes.")])
+        _l("Fetch every (minutes)"), default=30,
+        validators=[DataRequired(_l("Enter a whole number of minutes.")),
+                    NumberRange(1, MAX_INTERVAL_MINUTES, _l("Choose between %(min)s and %(max)s minutes."))])
 
 
 class FeedEditForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired("The name cannot be empty."), Length(max=255)])
-    kind = SelectField("Kind", choices=[SelectChoice(k, k) for k in KINDS])
+    name = StringField(_l("Name"), validators=[DataRequired(_l("The name cannot be empty.")), Length(max=255)])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(k, KIND_NAMES.get(k, k)) for k in KINDS])
     interval_minutes = IntegerField(
-        "Fetch every (minutes)",
-        validators=[DataRequired("Enter a whole number of minutes."),
-                    NumberRange(1, MAX_INTERVAL_MINUTES,
-                                f"Choose between 1 and {MAX_INTERVAL_MINUTES} minutes.")])
+        _l("Fetch every (minutes)"),
+        validators=[DataRequired(_l("Enter a whole number of minutes.")),
+                    NumberRange(1, MAX_INTERVAL_MINUTES, _l("Choose between %(min)s and %(max)s minutes."))])
 
 
 class OpmlForm(FlaskForm):
-    file = FileField("OPML file", validators=[FileRequired("Choose an OPML file.")])
+    file = FileField(_l("OPML file"), validators=[FileRequired(_l("Choose an OPML file."))])
 
 
 @bp.url_value_preprocessor
@@ -87,18 +89,12 @@ class Health:
 
 
 def _when(value: datetime | None, now: datetime) -> str:
+    """The time in the display zone and locale, and how long ago (or until) in words."""
     if value is None:
-        return "never"
+        return _("never")
     value = value.astimezone(UTC)
-    delta = now - value
-    seconds = abs(delta.total_seconds())
-    if seconds < 90:
-        rel = "just now" if delta.total_seconds() >= 0 else "in a minute"
-    else:
-        amount = (f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.0f} h" if seconds < 172800
-                  else f"{seconds / 86400:.0f} days")
-        rel = f"{amount} ago" if delta.total_seconds() >= 0 else f"in {amount}"
-    return f"{value:%Y-%m-%d %H:%M} UTC ({rel})"
+    rel = _("just now") if abs((now - value).total_seconds()) < 90 else relative(value, now)
+    return f"{format_when(value)} ({rel})"
 
 
 def feed_health(feed: Feed, now: datetime) -> Health:
@@ -106,7 +102,8 @@ def feed_health(feed: Feed, now: datetime) -> Health:
     lines: list[str] = []
     if not feed.enabled:
         state = "paused"
-        lines.append(f"Paused: {feed.disabled_reason}" if feed.disabled_reason else "Paused by staff.")
+        lines.append(_("Paused: %(reason)s", reason=feed.disabled_reason) if feed.disabled_reason
+                     else _("Paused by staff."))
     elif feed.error_count:
         state = "failing"
     elif feed.last_fetched_at is None:
@@ -114,24 +111,24 @@ def feed_health(feed: Feed, now: datetime) -> Health:
     else:
         state = "ok"
     if feed.last_fetched_at is None:
-        lines.append("Never fetched yet.")
+        lines.append(_("Never fetched yet."))
     else:
-        status = f" (HTTP {feed.last_status})" if feed.last_status else ""
-        lines.append(f"Last fetched {_when(feed.last_fetched_at, now)}{status}.")
+        when = _when(feed.last_fetched_at, now)
+        lines.append(_("Last fetched %(when)s (HTTP %(status)s).", when=when, status=feed.last_status)
+                     if feed.last_status else _("Last fetched %(when)s.", when=when))
         if feed.last_success_at and feed.last_success_at != feed.last_fetched_at:
-            lines.append(f"Last success {_when(feed.last_success_at, now)}.")
+            lines.append(_("Last success %(when)s.", when=_when(feed.last_success_at, now)))
     if feed.error_count:
-        failures = "1 failure" if feed.error_count == 1 else f"{feed.error_count} failures"
-        lines.append(f"{failures} in a row.")
+        lines.append(ngettext("%(num)d failure in a row.", "%(num)d failures in a row.", feed.error_count))
     if feed.last_error and (feed.error_count or not feed.enabled):
-        lines.append(f"Last error ({_when(feed.last_error_at, now)}): {feed.last_error}")
+        lines.append(_("Last error (%(when)s): %(error)s", when=_when(feed.last_error_at, now), error=feed.last_error))
     if feed.enabled:
         if feed.next_fetch_at is None or feed.next_fetch_at <= now:
-            lines.append("Next fetch: on the next scheduler run.")
+            lines.append(_("Next fetch: on the next scheduler run."))
         else:
-            lines.append(f"Next fetch {_when(feed.next_fetch_at, now)}.")
+            lines.append(_("Next fetch %(when)s.", when=_when(feed.next_fetch_at, now)))
     for warning in feed.warnings or []:
-        lines.append(f"Parser warning: {warning}")
+        lines.append(_("Parser warning: %(warning)s", warning=warning))
     return Health(state, lines)
 
 
@@ -173,12 +170,12 @@ def add() -> Any:
         form.url.errors = [*form.url.errors, _message(err)]
         return _render_index(form=form, status=400)
     db.commit()
-    flash(f"Feed “{feed.name}” added; it is fetched on the next scheduler run.", "success")
+    flash(_("Feed “%(name)s” added; it is fetched on the next scheduler run.", name=feed.name), "success")
     return redirect(url_for("feeds.index"))
 
 
 def _message(err: Exception) -> str:
-    text = str(err) or "invalid value"
+    text = str(err) or _("invalid value")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
@@ -205,7 +202,7 @@ def edit(feed_id: int) -> Any:
                 form.name.errors = [*form.name.errors, _message(err)]
             else:
                 db.commit()
-                flash(f"Feed “{feed.name}” saved.", "success")
+                flash(_("Feed “%(name)s” saved.", name=feed.name), "success")
                 return redirect(url_for("feeds.index"))
         return render_template("feeds/edit.html", feed=feed, form=form), 400
     return render_template("feeds/edit.html", feed=feed, form=form)
@@ -218,7 +215,7 @@ def pause(feed_id: int) -> Any:
     feed = _feed_or_404(feed_id)
     set_enabled(db, feed_id, False)
     db.commit()
-    flash(f"Feed “{feed.name}” paused; it is not fetched until resumed.", "success")
+    flash(_("Feed “%(name)s” paused; it is not fetched until resumed.", name=feed.name), "success")
     return redirect(url_for("feeds.index"))
 
 
@@ -229,8 +226,8 @@ def resume(feed_id: int) -> Any:
     feed = _feed_or_404(feed_id)
     set_enabled(db, feed_id, True)
     db.commit()
-    flash(f"Feed “{feed.name}” resumed; its failure count was cleared and it is fetched on the next run.",
-          "success")
+    flash(_("Feed “%(name)s” resumed; its failure count was cleared and it is fetched on the next run.",
+            name=feed.name), "success")
     return redirect(url_for("feeds.index"))
 
 
@@ -245,7 +242,7 @@ def remove(feed_id: int) -> Any:
     name = feed.name
     remove_feed(db, feed_id)
     db.commit()
-    flash(f"Feed “{name}” removed with its items.", "success")
+    flash(_("Feed “%(name)s” removed with its items.", name=name), "success")
     return redirect(url_for("feeds.index"))
 
 
@@ -257,7 +254,8 @@ def import_feeds() -> Any:
         return _render_index(opml_form=form, status=400)
     data = form.file.data.read(_opml_limit() + 1)
     if len(data) > _opml_limit():
-        form.file.errors = [*form.file.errors, f"The file is larger than the {_opml_limit() // 1024} KB limit."]
+        form.file.errors = [*form.file.errors, _("The file is larger than the %(kb)s KB limit.",
+                                                 kb=_opml_limit() // 1024)]
         return _render_index(opml_form=form, status=400)
     db = get_db()
     try:
@@ -267,8 +265,9 @@ def import_feeds() -> Any:
         form.file.errors = [*form.file.errors, _message(err)]
         return _render_index(opml_form=form, status=400)
     db.commit()
-    flash(f"OPML import: {len(report.added)} added, {len(report.skipped)} skipped (already present), "
-          f"{len(report.invalid)} invalid.", "success" if not report.invalid else "info")
+    flash(_("OPML import: %(added)s added, %(skipped)s skipped (already present), %(invalid)s invalid.",
+            added=len(report.added), skipped=len(report.skipped), invalid=len(report.invalid)),
+          "success" if not report.invalid else "info")
     return _render_index(opml_report=report)
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.auth import ADMIN_ROLES, require_role
@@ -108,7 +109,8 @@ def roll_back() -> Any:
         flash(str(exc), "error")
         return redirect(url_for("models.index"), 303)
     db.commit()
-    flash(f"{version} is the active model again; the scheduler picks it up within a minute.", "success")
+    flash(_("%(version)s is the active model again; the scheduler picks it up within a minute.", version=version),
+          "success")
     return redirect(url_for("models.index"), 303)
 
 
@@ -116,7 +118,7 @@ def roll_back() -> Any:
 @require_role(*ADMIN_ROLES)
 def retrain_now() -> Any:
     if start_retrain(current_user.username):
-        flash("Retraining started in the background; reload this page to see the result.", "info")
+        flash(_("Retraining started in the background; reload this page to see the result."), "info")
     else:
-        flash("Retraining is already running.", "info")
+        flash(_("Retraining is already running."), "info")
     return redirect(url_for("models.index"), 303)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -41,35 +44,35 @@ bp = Blueprint("releases", __name__)
 
 RELEASE_MAX_BYTES = 1024 * 1024
 _UPLOAD_ENDPOINTS = frozenset({"releases.add_text", "releases.add_file"})
-_LANGUAGE_CHOICES = [SelectChoice("", "detect"), *(SelectChoice(code, code) for code in LANGUAGES)]
+_LANGUAGE_CHOICES = [SelectChoice("", _l("detect")), *(SelectChoice(code, code) for code in LANGUAGES)]
 
 
 class _Metadata(FlaskForm):
-    title = StringField("Title", validators=[Optional(), Length(max=300)])
-    published = StringField("Published", validators=[Optional(), Length(max=64)])
-    language = SelectField("Language", choices=_LANGUAGE_CHOICES, default="")
+    title = StringField(_l("Title"), validators=[Optional(), Length(max=300)])
+    published = StringField(_l("Published"), validators=[Optional(), Length(max=64)])
+    language = SelectField(_l("Language"), choices=_LANGUAGE_CHOICES, default="")
 
 
 class PasteForm(_Metadata):
-    url = StringField("Source URL", validators=[Optional(), Length(max=2048)])
-    body = TextAreaField("Text", validators=[DataRequired("Paste the text of the release.")])
+    url = StringField(_l("Source URL"), validators=[Optional(), Length(max=2048)])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(_l("Paste the text of the release."))])
 
 
 class UploadForm(_Metadata):
-    url = StringField("Source URL", validators=[Optional(), Length(max=2048)])
-    file = FileField("File", validators=[FileRequired("Choose a .txt, .md or .html file.")])
+    url = StringField(_l("Source URL"), validators=[Optional(), Length(max=2048)])
+    file = FileField(_l("File"), validators=[FileRequired(_l("Choose a .txt, .md or .html file."))])
 
 
 class UrlForm(_Metadata):
-    url = StringField("Release URL", validators=[DataRequired("Enter the address of the release."),
+    url = StringField(_l("Release URL"), validators=[DataRequired(_l("Enter the address of the release.")),
                                                  Length(max=2048)])
 
 
 class EditForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("The title cannot be empty."), Length(max=300)])
-    url = StringField("Source URL", validators=[Optional(), Length(max=2048)])
-    published = StringField("Published (UTC)", validators=[Optional(), Length(max=64)])
-    language = SelectField("Language", choices=[SelectChoice(code, code) for code in LANGUAGES])
+    title = StringField(_l("Title"), validators=[DataRequired(_l("The title cannot be empty.")), Length(max=300)])
+    url = StringField(_l("Source URL"), validators=[Optional(), Length(max=2048)])
+    published = StringField(_l("Published (UTC)"), validators=[Optional(), Length(max=64)])
+    language = SelectField(_l("Language"), choices=[SelectChoice(code, code) for code in LANGUAGES])
 
 
 def _limit() -> int:
@@ -112,7 +115,7 @@ def index() -> Any:
 
 
 def _message(err: Exception) -> str:
-    text = str(err) or "invalid value"
+    text = str(err) or _("invalid value")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
@@ -127,7 +130,7 @@ def _metadata(form: _Metadata) -> dict[str, Any] | None:
                             "language": form.language.data or None}
     url = (form.url.data or "").strip() or None  # type: ignore[attr-defined]
     if url is not None and safe_http_url(url) is None:
-        form.url.errors = [*form.url.errors, "Use an http:// or https:// address."]  # type: ignore[attr-defined]
+        form.url.errors = [*form.url.errors, _("Use an http:// or https:// address.")]  # type: ignore[attr-defined]
         return None
     meta["url"] = url
     return meta
@@ -142,9 +145,10 @@ def _store(text: str, meta: dict[str, Any]) -> Any:
         raise
     db.commit()
     if created:
-        flash(f"Release added with {len(release.statements)} statements.", "success")
+        flash(ngettext("Release added with %(num)d statement.", "Release added with %(num)d statements.",
+                       len(release.statements)), "success")
     else:
-        flash(f"This text is already stored as release {release.id}; nothing was added.", "info")
+        flash(_("This text is already stored as release %(id)s; nothing was added.", id=release.id), "info")
     return redirect(url_for("releases.detail", release_id=release.id))
 
 
@@ -159,7 +163,7 @@ def add_text() -> Any:
         return _render_index(400, paste_form=form)
     body = form.body.data or ""
     if len(body.encode("utf-8")) > _limit():
-        form.body.errors = [*form.body.errors, f"The text is larger than the {_limit() // 1024} KB limit."]
+        form.body.errors = [*form.body.errors, _("The text is larger than the %(kb)s KB limit.", kb=_limit() // 1024)]
         return _render_index(400, paste_form=form)
     try:
         return _store(body, meta)
@@ -203,7 +207,7 @@ def add_url() -> Any:
         meta["source"] = "manual"
         return _store(text, meta)
     except FetchError as err:
-        form.url.errors = [*form.url.errors, "The page could not be fetched: " + _message(err)]
+        form.url.errors = [*form.url.errors, _("The page could not be fetched: %(error)s", error=_message(err))]
     except MonitorError as err:
         form.url.errors = [*form.url.errors, _message(err)]
     return _render_index(400, url_form=form)
@@ -262,7 +266,7 @@ def edit(release_id: int) -> Any:
         form.title.errors = [*form.title.errors, _message(err)]
         return detail(release_id, form, 400)
     db.commit()
-    flash("Release saved.", "success")
+    flash(_("Release saved."), "success")
     return redirect(url_for("releases.detail", release_id=release_id))
 
 
@@ -273,8 +277,8 @@ def _set_retired(release_id: int, retired: bool) -> Any:
     except NotFoundError:
         abort(404)
     db.commit()
-    flash("Release retired: it is kept but no longer matched against news." if retired
-          else f"Release “{release.title}” is matched against news again.", "success")
+    flash(_("Release retired: it is kept but no longer matched against news.") if retired
+          else _("Release “%(title)s” is matched against news again.", title=release.title), "success")
     return redirect(url_for("releases.detail", release_id=release_id))
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -18,6 +20,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from dashboard.auth import ADMIN_ROLES, require_role
 from dashboard.db import get_db
+from dashboard.i18n import ROLE_NAMES, term
 from monitor.accounts import (
     ROLES,
     TOKEN_NAME_MAX,
@@ -37,10 +40,11 @@ bp = Blueprint("users", __name__)
 
 
 class UserForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired("Enter a username."), Length(max=150)])
-    role = SelectField("Role", choices=[SelectChoice(r, r) for r in ROLES], default="reviewer")
-    password = PasswordField("Password", validators=[Optional(), Length(min=8, max=1024,
-                                                                         message="At least 8 characters.")])
+    username = StringField(_l("Username"), validators=[DataRequired(_l("Enter a username.")), Length(max=150)])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, ROLE_NAMES.get(r, r)) for r in ROLES],
+                       default="reviewer")
+    password = PasswordField(_l("Password"), validators=[Optional(), Length(min=8, max=1024,
+                                                                            message=_l("At least 8 characters."))])
 
 
 class RoleForm(FlaskForm):
@@ -48,12 +52,12 @@ class RoleForm(FlaskForm):
 
 
 class TokenForm(FlaskForm):
-    name = StringField("Token name", validators=[DataRequired("Name the token (e.g. the script using it)."),
+    name = StringField(_l("Token name"), validators=[DataRequired(_l("Name the token (e.g. the script using it).")),
                                                  Length(max=TOKEN_NAME_MAX)])
 
 
 def _message(err: Exception) -> str:
-    text = str(err) or "invalid value"
+    text = str(err) or _("invalid value")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
@@ -91,13 +95,13 @@ def add() -> Any:
     return _render_users(created=created)
 
 
-def _other_user(user_id: int, what: str) -> User:
+def _other_user(user_id: int, refusal: str) -> User:
     try:
         user = get_user(get_db(), user_id)
     except NotFoundError:
         abort(404)
     if user.id == current_user.id:
-        flash(f"You cannot {what} your own account; ask another administrator.", "error")
+        flash(refusal, "error")
         return None  # type: ignore[return-value]
     return user
 
@@ -105,11 +109,12 @@ def _other_user(user_id: int, what: str) -> User:
 @bp.route("/users/<int:user_id>/disable", methods=["POST"])
 @require_role(*ADMIN_ROLES)
 def disable(user_id: int) -> Any:
-    user = _other_user(user_id, "disable")
+    user = _other_user(user_id, _("You cannot disable your own account; ask another administrator."))
     if user is not None:
         set_active(get_db(), user_id, False)
         get_db().commit()
-        flash(f"{user.username} is disabled: they can no longer sign in or use API tokens.", "success")
+        flash(_("%(user)s is disabled: they can no longer sign in or use API tokens.", user=user.username),
+              "success")
     return redirect(url_for("users.index"))
 
 
@@ -121,7 +126,7 @@ def enable(user_id: int) -> Any:
     except NotFoundError:
         abort(404)
     get_db().commit()
-    flash(f"{user.username} is enabled.", "success")
+    flash(_("%(user)s is enabled.", user=user.username), "success")
     return redirect(url_for("users.index"))
 
 
@@ -130,13 +135,13 @@ def enable(user_id: int) -> Any:
 def change_role(user_id: int) -> Any:
     form = RoleForm()
     if not form.validate_on_submit():
-        flash("Choose one of the roles: " + ", ".join(ROLES) + ".", "error")
+        flash(_("Choose one of the roles: %(roles)s.", roles=", ".join(term("role", r) for r in ROLES)), "error")
         return redirect(url_for("users.index"))
-    user = _other_user(user_id, "change the role of")
+    user = _other_user(user_id, _("You cannot change the role of your own account; ask another administrator."))
     if user is not None:
         set_role(get_db(), user_id, form.role.data or "")
         get_db().commit()
-        flash(f"{user.username} is now {user.role}.", "success")
+        flash(_("%(user)s is now %(role)s.", user=user.username, role=term("role", user.role)), "success")
     return redirect(url_for("users.index"))
 
 
@@ -177,5 +182,5 @@ def revoke_token(token_id: int) -> Any:
     except NotFoundError:
         abort(404)
     db.commit()
-    flash(f"Token “{token.name}” revoked; requests with it are refused from now on.", "success")
+    flash(_("Token “%(name)s” revoked; requests with it are refused from now on.", name=token.name), "success")
     return redirect(url_for("users.tokens"))

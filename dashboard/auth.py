@@ -23,6 +23,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -35,7 +37,8 @@ from monitor.storage.tables import User
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.login_message = "Please sign in to continue."
+login_manager.login_message = _l("Please sign in to continue.")
+login_manager.localize_callback = str  # the lazy message as text in the browser's language (the session stores text)
 login_manager.login_message_category = "info"
 
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
@@ -56,6 +59,7 @@ class SignedInUser(UserMixin):
         self.id = row.id
         self.username = row.username
         self.role = row.role
+        self.locale = row.locale  # interface language; None: the browser's (dashboard.i18n)
 
     @property
     def is_active(self) -> bool:
@@ -87,9 +91,14 @@ def _require_login() -> Response | None:
 
 def forbidden_message(roles: tuple[str, ...] | frozenset[str], role: str | None) -> str:
     """What the 403 page says: which roles the page needs and which one the account has."""
-    needed = " or ".join(sorted(roles))
-    has = f" Your account has the {role} role." if role else ""
-    return f"This page or action needs the {needed} role.{has} Ask an administrator if you need access."
+    from dashboard.i18n import term
+
+    names = [term("role", r) for r in sorted(roles)]
+    needed = names[0] if len(names) == 1 else _("%(some)s or %(last)s", some=", ".join(names[:-1]), last=names[-1])
+    message = _("This page or action needs the %(roles)s role.", roles=needed)
+    if role:
+        message += " " + _("Your account has the %(role)s role.", role=term("role", role))
+    return message + " " + _("Ask an administrator if you need access.")
 
 
 def require_role(*roles: str) -> Callable[[F], F]:
@@ -146,7 +155,7 @@ def login() -> Any:
         user = authenticate(db, username, form.password.data or "")
         if user is None:
             limiter.fail(key)
-            flash("Invalid username or password.", "error")
+            flash(_("Invalid username or password."), "error")
         else:
             db.commit()  # authenticate may have upgraded the password hash
             limiter.reset(key)
@@ -161,5 +170,5 @@ def login() -> Any:
 def logout() -> Any:
     logout_user()
     session.clear()
-    flash("You have been signed out.", "info")
+    flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"))

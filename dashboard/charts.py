@@ -8,7 +8,7 @@ are SVG presentation attributes, not inline styles, so the Content-Security-Poli
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from markupsafe import Markup, escape
@@ -78,15 +78,21 @@ def _legend(names: Sequence[str], colours: Sequence[str]) -> list[str]:
     return out
 
 
+def _month_day(day: date) -> str:
+    return day.strftime("%m-%d")
+
+
 def stacked_bars(days: Sequence[date], series: Sequence[tuple[str, Sequence[int]]], *, title: str,
-                 y_label: str = "flags", x_label: str = "day (UTC)") -> Markup:
-    """One bar per day, stacked by series (name, counts per day; the last one may be "Other")."""
+                 y_label: str = "flags", x_label: str = "day (UTC)", other: str = "Other",
+                 day_label: Callable[[date], str] = _month_day) -> Markup:
+    """One bar per day, stacked by series (name, counts per day; the last one may be ``other``, drawn grey).
+    ``day_label`` writes the x-axis labels (the caller passes a locale-aware one)."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     totals = [sum(counts[i] for _, counts in series) for i in range(len(days))]
     y_max = nice_max(max(totals, default=0))
     slot = plot_w / max(1, len(days))
     bar_w = max(1.0, slot * 0.75)
-    colours = [OTHER_COLOUR if name == "Other" else PALETTE[i % len(PALETTE)] for i, (name, _) in enumerate(series)]
+    colours = [OTHER_COLOUR if name == other else PALETTE[i % len(PALETTE)] for i, (name, _) in enumerate(series)]
     parts: list[str] = []
     for i, day in enumerate(days):
         x = LEFT + i * slot + (slot - bar_w) / 2
@@ -102,7 +108,7 @@ def stacked_bars(days: Sequence[date], series: Sequence[tuple[str, Sequence[int]
             base += n
         if _tick(i, len(days), 6):
             parts.append(f'<text x="{_num(x + bar_w / 2)}" y="{TOP + plot_h + 14}" text-anchor="middle" '
-                         f'font-size="10" fill="#5f6b76">{escape(day.strftime("%m-%d"))}</text>')
+                         f'font-size="10" fill="#5f6b76">{escape(day_label(day))}</text>')
     parts.extend(_legend([name for name, _ in series], colours))
     return _frame(title, x_label, y_label, y_max, "count", parts)
 

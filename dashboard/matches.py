@@ -15,6 +15,8 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -23,11 +25,13 @@ from dashboard.auth import REVIEW_ROLES, require_role
 from dashboard.db import get_db
 from dashboard.forms import DISMISS_REASONS, BulkReviewForm, ReviewForm
 from dashboard.highlight import segments
+from dashboard.i18n import term
 from dashboard.security import safe_http_url
 from monitor.errors import MonitorError, NotFoundError
 from monitor.pipeline.review import STATUSES, review_match
 from monitor.queries import (
     MatchFilter,
+    distinct_languages,
     list_matches,
     list_matches_by_uncertainty,
     neighbours,
@@ -40,20 +44,22 @@ bp = Blueprint("matches", __name__)
 
 LABELS = ("contradicts", "supports", "discusses")
 ANY = "all"
-ORDERS = {"confidence": "most confident first", "uncertainty": "most uncertain first (teaches the model most)"}
+ORDERS = {"confidence": _l("most confident first"),
+          "uncertainty": _l("most uncertain first (teaches the model most)")}
 CONTEXT_CHARS = 240
 MAX_QUERY_CHARS = 200
 MAX_BULK = 500
 # Status each action leads to; an action that would not change the status is refused (double submit).
 ACTION_TARGET = {"confirm": "confirmed", "dismiss": "dismissed", "escalate": "escalated", "resolve": "resolved",
                  "reopen": "new"}
-FLASH_DONE = {"confirm": "Confirmed.", "dismiss": "Dismissed.", "escalate": "Escalated.", "resolve": "Resolved.",
-              "reopen": "Reopened.", "comment": "Comment added.", "assign": "Assignee changed."}
-BULK_DONE = {"confirm": "Confirmed", "dismiss": "Dismissed", "escalate": "Escalated", "assign": "Assigned"}
-SHORTCUTS_QUEUE = (("j", "next row"), ("k", "previous row"), ("Enter / o", "open the selected match"),
-                   ("x", "tick the selected row for a bulk action"), ("?", "show or hide this help"))
-SHORTCUTS_MATCH = (("c", "confirm"), ("d", "choose a reason to dismiss"), ("n", "next match in the queue"),
-                   ("p", "previous match in the queue"), ("u", "back to the queue"), ("?", "show or hide this help"))
+FLASH_DONE = {"confirm": _l("Confirmed."), "dismiss": _l("Dismissed."), "escalate": _l("Escalated."),
+              "resolve": _l("Resolved."), "reopen": _l("Reopened."), "comment": _l("Comment added."),
+              "assign": _l("Assignee changed.")}
+SHORTCUTS_QUEUE = (("j", _l("next row")), ("k", _l("previous row")), ("Enter / o", _l("open the selected match")),
+                   ("x", _l("tick the selected row for a bulk action")), ("?", _l("show or hide this help")))
+SHORTCUTS_MATCH = (("c", _l("confirm")), ("d", _l("choose a reason to dismiss")), ("n", _l("next match in the queue")),
+                   ("p", _l("previous match in the queue")), ("u", _l("back to the queue")),
+                   ("?", _l("show or hide this help")))
 _LANG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
@@ -169,8 +175,7 @@ def _filter_choices(db: Session, qa: QueueArgs) -> dict[str, Any]:
     if qa.flt.release_id and all(rid != qa.flt.release_id for rid, _ in releases):
         chosen = db.execute(select(Release.id, Release.title).where(Release.id == qa.flt.release_id)).all()
         releases = [*chosen, *releases]
-    languages = sorted({lang for lang in db.scalars(
-        select(Item.language).where(Item.language.is_not(None)).distinct().limit(100)) if lang})
+    languages = distinct_languages(db)
     return {"feeds": feeds, "releases": releases, "languages": languages, "users": assignable_users(db)}
 
 
@@ -305,23 +310,24 @@ def review(match_id: int) -> Any:
     back = redirect(url_for("matches.detail", match_id=match_id, **queue_args().url_args))
     form = ReviewForm()
     if not form.validate_on_submit():
-        flash("The review was not saved: " + _form_errors(form), "error")
+        flash(gettext("The review was not saved: %(errors)s", errors=_form_errors(form)), "error")
         return back
     action = form.action.data
     if action == "dismiss" and not form.dismiss_reason.data:
-        flash("Choose a reason to dismiss.", "error")
+        flash(gettext("Choose a reason to dismiss."), "error")
         return back
     if ACTION_TARGET.get(action) == match.status:
-        flash(f"Nothing changed: the match is already {match.status}.", "info")
+        flash(gettext("Nothing changed: the match is already %(status)s.", status=term("status", match.status)),
+              "info")
         return back
     assignee = None
     if action == "assign":
         valid, assignee = _assignee(db, form.assignee.data)
         if not valid:
-            flash("Choose an active reviewer to assign.", "error")
+            flash(gettext("Choose an active reviewer to assign."), "error")
             return back
         if (assignee.id if assignee else None) == match.assignee_id:
-            flash("Nothing changed: the match already has that assignee.", "info")
+            flash(gettext("Nothing changed: the match already has that assignee."), "info")
             return back
     try:
         review_match(db, match_id, current_user.row, action, form.review_note(), assignee=assignee)
@@ -332,8 +338,18 @@ def review(match_id: int) -> Any:
         flash(str(err), "error")
         return back
     db.commit()
-    flash(FLASH_DONE[action], "success")
+    flash(str(FLASH_DONE[action]), "success")
     return back
+
+
+def _bulk_done(action: str, n: int) -> str:
+    if action == "confirm":
+        return ngettext("Confirmed %(num)d match.", "Confirmed %(num)d matches.", n)
+    if action == "dismiss":
+        return ngettext("Dismissed %(num)d match.", "Dismissed %(num)d matches.", n)
+    if action == "escalate":
+        return ngettext("Escalated %(num)d match.", "Escalated %(num)d matches.", n)
+    return ngettext("Assigned %(num)d match.", "Assigned %(num)d matches.", n)
 
 
 def _bulk_ids() -> list[int]:
@@ -353,24 +369,24 @@ def bulk() -> Any:
     back = redirect(url_for("matches.queue", **queue_args().url_args))
     form = BulkReviewForm()
     if not form.validate_on_submit():
-        flash("Nothing was changed: " + _form_errors(form), "error")
+        flash(gettext("Nothing was changed: %(errors)s", errors=_form_errors(form)), "error")
         return back
     ids = _bulk_ids()
     if not ids:
-        flash("Tick at least one match first.", "error")
+        flash(gettext("Tick at least one match first."), "error")
         return back
     if len(ids) > MAX_BULK:
-        flash(f"At most {MAX_BULK} matches at a time.", "error")
+        flash(gettext("At most %(num)d matches at a time.", num=MAX_BULK), "error")
         return back
     action = form.action.data
     if action == "dismiss" and not form.dismiss_reason.data:
-        flash("Choose a reason to dismiss.", "error")
+        flash(gettext("Choose a reason to dismiss."), "error")
         return back
     assignee = None
     if action == "assign":
         valid, assignee = _assignee(db, form.assignee.data)
         if not valid:
-            flash("Choose an active reviewer to assign.", "error")
+            flash(gettext("Choose an active reviewer to assign."), "error")
             return back
     matches = {m.id: m for m in db.scalars(select(Match).where(Match.id.in_(ids)))}
     changed = unchanged = 0
@@ -387,14 +403,14 @@ def bulk() -> Any:
             changed += 1
     except MonitorError as err:
         db.rollback()
-        flash(f"Nothing was changed: {err}", "error")
+        flash(gettext("Nothing was changed: %(errors)s", errors=err), "error")
         return back
     db.commit()
-    message = f"{BULK_DONE[action]} {changed} match{'es' if changed != 1 else ''}."
+    message = _bulk_done(action, changed)
     if unchanged:
-        message += f" {unchanged} already had that state."
+        message += " " + ngettext("%(num)d already had that state.", "%(num)d already had that state.", unchanged)
     missing = len(ids) - changed - unchanged
     if missing:
-        message += f" {missing} no longer exist{'s' if missing == 1 else ''}."
+        message += " " + ngettext("%(num)d no longer exists.", "%(num)d no longer exist.", missing)
     flash(message, "success" if changed else "info")
     return back

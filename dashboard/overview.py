@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, render_template
+from flask_babel import gettext as _
 
 from dashboard.charts import line_chart, stacked_bars
 from dashboard.db import get_db
+from dashboard.i18n import format_short_day
 from monitor.pipeline.feedback import live_precision
 from monitor.queries import (
     count_flags,
@@ -46,7 +48,7 @@ def _series(rows: list[tuple[date, int, str, int]], days: list[date]) -> tuple[l
     series = [(names[gid], per_group[gid]) for gid in ranked[:SERIES]]
     if len(ranked) > SERIES:
         other = [sum(per_group[gid][i] for gid in ranked[SERIES:]) for i in range(len(days))]
-        series.append(("Other", other))
+        series.append((_("Other"), other))
     return series, [(names[gid], sum(per_group[gid])) for gid in ranked]
 
 
@@ -85,24 +87,26 @@ def overview() -> Any:
     for i in range(WEEKS):
         week = (weeks_since + timedelta(weeks=i)).date()
         confirmed, dismissed = by_week.get(week, (0, 0))
-        week_points.append((week.strftime("%m-%d"), _precision(confirmed, dismissed)))
+        week_points.append((format_short_day(week), _precision(confirmed, dismissed)))
         if confirmed or dismissed:
             week_rows.append((week, confirmed, dismissed, _precision(confirmed, dismissed)))
 
+    bar_labels = {"y_label": _("flags"), "x_label": _("day (UTC)"), "other": _("Other"), "day_label": format_short_day}
     return render_template(
         "overview.html",
         new_today=count_flags(db, today),
         new_week=count_flags(db, week_start),
         week_start=week_start.date(),
         days=DAYS,
-        feed_chart=stacked_bars(days, feed_series, title=f"Contradiction flags per day by outlet, last {DAYS} days"),
-        release_chart=stacked_bars(days, release_series,
-                                   title=f"Contradiction flags per day by release, last {DAYS} days"),
+        feed_chart=stacked_bars(days, feed_series, **bar_labels,
+                                title=_("Contradiction flags per day by outlet, last %(days)s days", days=DAYS)),
+        release_chart=stacked_bars(days, release_series, **bar_labels,
+                                   title=_("Contradiction flags per day by release, last %(days)s days", days=DAYS)),
         feed_totals=feed_totals,
         release_totals=release_totals,
         outlets=top_contradicting_outlets(db, 10),
-        precision_chart=line_chart(week_points, title="Reviewer precision of contradiction flags per week",
-                                   y_label="confirmed / reviewed", x_label="week starting (UTC)"),
+        precision_chart=line_chart(week_points, title=_("Reviewer precision of contradiction flags per week"),
+                                   y_label=_("confirmed / reviewed"), x_label=_("week starting (UTC)")),
         week_rows=week_rows,
         live=_live_tables(live_precision(db)),
         live_rows=LIVE_ROWS,

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8000
     dashboard_threads: int = 8
+    display_timezone: str = Field("UTC", description="IANA time zone the dashboard shows times in, e.g. "
+                                  "Asia/Ho_Chi_Minh (times are stored in UTC).")
     session_cookie_secure: bool = Field(False, description="Set on deployments served over HTTPS.")
 
     @field_validator("fetch_allow_hosts", mode="before")

@@ -37,7 +37,7 @@ def test_list_shows_releases_with_statement_counts(client):
     page = client.get("/releases")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Thông cáo báo chí về CPI năm 2023" in html and "2024-01-04 09:00 UTC" in html
+    assert "Thông cáo báo chí về CPI năm 2023" in html and "Jan 4, 2024, 9:00\u202fAM UTC" in html  # Babel, English
     assert '<td class="num">1</td>' in html and "active" in html
     assert "Paste text" not in html  # viewers read only
 
