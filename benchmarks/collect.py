@@ -12,7 +12,10 @@ standing in for the network round trip of real sites (0 measures pure CPU). The 
 The monitor collects one round into a temporary SQLite database (``collect_round`` over every feed); the
 baseline parses a sample sequentially with ``feedparser.parse(url, etag=...)`` (it fetches itself, stores
 nothing) and its feeds/s is extrapolated. Peak memory is the process's maximum RSS after each part
-(``resource``), and with ``--tracemalloc`` the Python-heap peak of the monitor's round as well (slower).
+(``resource``), plus the peak RSS of the monitor's parse worker processes (sampled from /proc), and with
+``--tracemalloc`` the Python-heap peak of the monitor's round as well (slower). CPU seconds (the monitor's
+including its worker processes) are reported too: they do not depend on how busy the machine is, while
+feeds/s does, and more so for the monitor (which wants every core) than for the sequential baseline.
 
     python benchmarks/collect.py                 # 2,000 feeds
     python benchmarks/collect.py --feeds 200     # quick run
@@ -127,10 +130,15 @@ def serve(ports_out: multiprocessing.Queue, hosts: int, items: int, latency: flo
         def log_message(self, *args: object) -> None:
             pass
 
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a client closing its kept-alive connection is not news
+
     ports = []
     for _ in range(hosts):
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
+        httpd = Server(("127.0.0.1", 0), Handler)
         httpd.request_queue_size = 256
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         ports.append(httpd.server_address[1])
@@ -145,7 +153,46 @@ def feed_url(ports: list[int], n: int) -> str:
 # -- the two contenders ------------------------------------------------------------------------------------
 
 
-def run_monitor(ports: list[int], feeds: int, workers: int, use_tracemalloc: bool) -> dict[str, object]:
+class ChildMemory:
+    """Peak RSS (VmHWM) of this process's children other than ``exclude`` (the parse worker processes),
+    sampled from /proc every half second while a round runs; 0 where /proc is missing."""
+
+    def __init__(self, exclude: set[int]) -> None:
+        import threading
+
+        self.exclude = exclude
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        me = str(os.getpid())
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) in self.exclude:
+                continue
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            if fields.get("PPid", "").strip() == me and "VmHWM" in fields:
+                self.peak_kb = max(self.peak_kb, int(fields["VmHWM"].split()[0]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def __enter__(self) -> "ChildMemory":
+        if Path("/proc/self/status").exists():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+
+def run_monitor(ports: list[int], feeds: int, workers: int, use_tracemalloc: bool,
+                server_pid: int | None = None) -> dict[str, object]:
     from sqlalchemy import func, insert, select
 
     from monitor.config import load_settings
@@ -174,9 +221,15 @@ def run_monitor(ports: list[int], feeds: int, workers: int, use_tracemalloc: boo
     order = [ids[feed_url(ports, n)] for n in range(feeds)]
     if use_tracemalloc:
         tracemalloc.start()
-    started = time.perf_counter()
-    results = collect_round(runtime, order)
-    elapsed = time.perf_counter() - started
+    cpu_before = os.times()
+    with ChildMemory({server_pid} if server_pid else set()) as children:
+        started = time.perf_counter()
+        results = collect_round(runtime, order)
+        elapsed = time.perf_counter() - started
+    cpu_after = os.times()  # the parse worker processes have exited (and been waited for) by now
+    cpu_self = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    cpu_children = (cpu_after.children_user - cpu_before.children_user) + (
+        cpu_after.children_system - cpu_before.children_system)
     heap_peak = tracemalloc.get_traced_memory()[1] if use_tracemalloc else None
     if use_tracemalloc:
         tracemalloc.stop()
@@ -189,7 +242,10 @@ def run_monitor(ports: list[int], feeds: int, workers: int, use_tracemalloc: boo
     return {"feeds": feeds, "seconds": elapsed, "feeds_per_s": feeds / elapsed, "items_stored": stored,
             "items_per_s": stored / elapsed, "outcomes": outcome, "workers": workers,
             "python_heap_peak_mb": heap_peak / 2**20 if heap_peak is not None else None,
-            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "cpu_seconds": cpu_self + cpu_children, "cpu_seconds_worker_processes": cpu_children,
+            "cpu_ms_per_feed": (cpu_self + cpu_children) * 1000 / feeds,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "max_rss_worker_mb": children.peak_kb / 1024}  # the largest parse worker process
 
 
 def run_baseline(ports: list[int], feeds: int, sample: int) -> dict[str, object]:
@@ -198,14 +254,17 @@ def run_baseline(ports: list[int], feeds: int, sample: int) -> dict[str, object]
     step = max(1, feeds // sample)
     chosen = list(range(0, feeds, step))[:sample]
     entries = 0
+    cpu_started = time.process_time()
     started = time.perf_counter()
     for n in chosen:
         parsed = feedparser.parse(feed_url(ports, n), etag=etag_of(n) if kind_of(n) == "not_modified" else None,
                                   agent="collect-benchmark-baseline")
         entries += len(parsed.entries)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     per_s = len(chosen) / elapsed
     return {"feeds_sampled": len(chosen), "seconds": elapsed, "feeds_per_s": per_s, "items_parsed": entries,
+            "cpu_seconds": cpu, "cpu_ms_per_feed": cpu * 1000 / len(chosen),
             "items_per_s": entries / elapsed, "extrapolated_seconds_for_all": feeds / per_s,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -228,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     server.start()
     try:
         ports = queue.get(timeout=30)
-        monitor = run_monitor(ports, args.feeds, args.workers, args.tracemalloc)
+        monitor = run_monitor(ports, args.feeds, args.workers, args.tracemalloc, server.pid)
         baseline = run_baseline(ports, args.feeds, min(args.sample, args.feeds))
     finally:
         server.terminate()
@@ -256,6 +315,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
     print(f"monitor outcomes: {monitor['outcomes']}; items stored: {monitor['items_stored']}; "
           f"latency {args.latency:g} ms, {args.hosts} hosts, {args.workers} workers")
+    print(f"CPU per feed: monitor {monitor['cpu_ms_per_feed']:.1f} ms (parse processes "
+          f"{monitor['cpu_seconds_worker_processes']:.1f} of {monitor['cpu_seconds']:.1f} s, largest "
+          f"{monitor['max_rss_worker_mb']:.0f} MB RSS), baseline {baseline['cpu_ms_per_feed']:.1f} ms; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work on the machine slows both)")
     if monitor["python_heap_peak_mb"] is not None:
         print(f"monitor Python heap peak: {monitor['python_heap_peak_mb']:.1f} MB")
     print(f"written: {args.out}")

@@ -321,3 +321,44 @@ def test_story_key_only_for_items_with_enough_words() -> None:
     short, story = parse_feed(body, RSS_HEADERS, "https://x.example/").items
     assert short.story_key is None
     assert story.story_key == story.content_hash
+
+
+# -- one HTML parse for both the sanitised HTML and the text -----------------------------------------------
+
+@pytest.mark.parametrize("fragment", [
+    "<p>One &amp; two</p><p>three<br>four</p>",
+    '<a href="/x?a=1&amp;b=2" title="a > b" onclick="evil()">link</a> after',
+    '<a href="javascript:alert(1)">js</a><script>alert(1)</script><style>p{}</style>',
+    "<table><tr><td>a</td><td>b</td></tr></table><ul><li>x<li>y</ul>",
+    "<article><p>kept apart</p></article><section>by a break</section>",  # text-only block tags
+    "<video>fallback text</video><form><button>press</button></form>",  # content the text drops
+    "<div>" * 300 + "deep" + "</div>" * 300,  # hostile nesting
+    "plain &lt;b&gt; text &nbsp; with\u00a0spaces and \ue000 a private-use character",
+    "Vi\u1ec7t Nam <b>m\u1edbi</b> <!-- a comment --> <img src=x alt='pic'>",
+])
+def test_clean_html_and_text_matches_the_two_separate_passes(fragment: str) -> None:
+    from monitor.collectors.sanitize import clean_html, clean_html_and_text, html_to_text
+
+    base = "https://news.example.org/feed/"
+    assert clean_html_and_text(fragment, base) == (clean_html(fragment, base), html_to_text(fragment))
+
+
+def test_parse_worker_memoisation_gives_the_same_items() -> None:
+    import feedparser.mixin
+
+    from monitor.collectors.feeds import _memoise_feedparser_base_uri
+
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel xml:base="https://a.example.org/base/">'
+            b"<title>T</title><link>/home</link><item><title>One</title><link>rel/1</link><guid>g/1</guid>"
+            b"<description>&lt;a href=\"x\"&gt;x&lt;/a&gt; story text</description></item></channel></rss>")
+    headers = {"content-type": "application/rss+xml"}
+    original = feedparser.mixin.make_safe_absolute_uri
+    before = parse_feed(body, headers, "https://a.example.org/feed.xml")
+    try:
+        _memoise_feedparser_base_uri()
+        assert feedparser.mixin.make_safe_absolute_uri is not original
+        after = parse_feed(body, headers, "https://a.example.org/feed.xml")
+    finally:
+        feedparser.mixin.make_safe_absolute_uri = original
+    assert after == before
+    assert before.items[0].url == "https://a.example.org/base/rel/1"

@@ -394,3 +394,39 @@ def test_flag_threshold_asks_more_of_a_contradiction_without_concrete_evidence()
         "contradicts")
     assert has_evidence([{"kind": "similarity"}, {"kind": "figure"}])
     assert not has_evidence([{"kind": "similarity"}])
+
+
+# -- parsing in worker processes ---------------------------------------------------------------------------
+
+
+def test_a_round_parsed_in_worker_processes_stores_the_same_as_one_parsed_in_threads(runtime, local_server,
+                                                                                    make_rss) -> None:
+    from monitor.pipeline.collect import ParsePool, parse_processes
+
+    assert parse_processes(1) == 0  # a single feed never starts processes
+    for n in range(3):
+        local_server.route(f"/p{n}.xml", 200, make_rss([_item(f"p{n}-{i}", f"Story {n} {i}") for i in range(3)]),
+                           RSS_TYPE)
+    local_server.route("/page.xml", 200, b"<html><body>Just a moment...</body></html>", {"Content-Type": "text/html"})
+    local_server.route("/cut.xml", 200, make_rss([_item("cut")])[:-40], RSS_TYPE)
+    ids = [_add(runtime, local_server.url(p)) for p in ("/p0.xml", "/p1.xml", "/p2.xml", "/page.xml", "/cut.xml")]
+    results = collect_round(runtime, ids, NOW, processes=2)
+    assert [r.new for r in results[:3]] == [3, 3, 3]
+    assert "not a feed" in results[3].error and "not well-formed" in results[4].error
+    assert _count(runtime, Item, Item.feed_id == ids[4]) == 0
+    with runtime.factory() as session:
+        texts = sorted(session.scalars(select(Item.title).where(Item.feed_id.in_(ids[:3]))))
+    assert texts == sorted(f"Story {n} {i}" for n in range(3) for i in range(3))
+
+    pool = ParsePool(1)  # a pool whose worker is gone parses in the calling thread instead
+    try:
+        pool._pool.shutdown(wait=True)
+        pool._broken = False
+        body = make_rss([_item("solo")])
+        try:
+            parsed = pool(body, RSS_TYPE, "https://news.example.org/feed.xml")
+        except RuntimeError:
+            pytest.fail("a closed or broken pool must fall back to parsing in the thread")
+        assert [i.guid for i in parsed.items] == ["solo"]
+    finally:
+        pool.close()

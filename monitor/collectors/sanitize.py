@@ -63,6 +63,16 @@ def _resolve(base_url: str, value: str) -> str | None:
     return value if explicit and explicit.group(1).lower() in URL_SCHEMES else None
 
 
+# nh3's arguments, built once (nh3 only reads them)
+_NH3_TAGS = set(ALLOWED_TAGS)
+_NH3_DROP_CONTENT = set(_DROP_CONTENT)
+_NH3_ATTRIBUTES = {k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()}
+_NH3_URL_SCHEMES = set(URL_SCHEMES)
+#: Without any of these names in the markup no URL attribute can survive, and the (Python, per attribute)
+#: filter is left out; attribute names cannot be written with character references, so this cannot miss one.
+_URL_ATTRIBUTE_HINT = re.compile("|".join(sorted(_URL_ATTRIBUTES)), re.IGNORECASE)
+
+
 def clean_html(html_text: str, base_url: str | None = None) -> str:
     """Sanitise untrusted HTML: conservative tag/attribute allow-list, no scripts, styles, classes or
     event handlers, only http/https/mailto links (relative ones resolved against ``base_url``), and
@@ -81,11 +91,11 @@ def clean_html(html_text: str, base_url: str | None = None) -> str:
         return "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in text.split("\n"))
     cleaned = nh3.clean(
         source,
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags=set(_DROP_CONTENT),
-        attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=attribute_filter,
-        url_schemes=set(URL_SCHEMES),
+        tags=_NH3_TAGS,
+        clean_content_tags=_NH3_DROP_CONTENT,
+        attributes=_NH3_ATTRIBUTES,
+        attribute_filter=attribute_filter if _URL_ATTRIBUTE_HINT.search(source) else None,
+        url_schemes=_NH3_URL_SCHEMES,
         strip_comments=True,
         link_rel="noopener noreferrer",
     )
@@ -105,6 +115,8 @@ _FLAT_TAGS = frozenset({
     "rt", "rp", "rtc", "a",
 })
 _SKIP_TAGS = _DROP_CONTENT | {"frameset", "applet", "audio", "video", "canvas", "button", "form", "select"}
+_NH3_BLOCK_TAGS = set(_BLOCK_TAGS)
+_NH3_SKIP_TAGS = set(_SKIP_TAGS)
 #: Deeper markup is treated as hostile: html5ever's cost grows with depth x tags (seconds at ~20k levels).
 MAX_DEPTH = 256
 _TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
@@ -151,6 +163,33 @@ def normalize_text(text: str, *, single_line: bool = False) -> str:
     return "\n".join(line for line in lines if line)
 
 
+#: Tags after which the text of the sanitised HTML is not the text ``html_to_text`` gives: elements whose
+#: content the text drops but the HTML keeps (``_SKIP_TAGS - _DROP_CONTENT``), block elements the HTML
+#: strips (their line break would be lost), and ``isindex`` (which old parsers expanded into a form).
+_TEXT_DIFFERS = re.compile(r"</?(?:%s)(?![a-zA-Z0-9])" % "|".join(sorted(
+    (_SKIP_TAGS - _DROP_CONTENT) | (_BLOCK_TAGS - ALLOWED_TAGS) | {"isindex"})), re.IGNORECASE)
+#: A tag of nh3's serialisation: attribute values are always double-quoted and may hold a literal ">".
+_CLEAN_TAG = re.compile(r'<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:[^>"]|"[^"]*")*>')
+
+
+def _block_break(match: re.Match[str]) -> str:
+    return _BREAK if match.group(2).lower() in _BLOCK_TAGS else ""
+
+
+def clean_html_and_text(html_text: str, base_url: str | None = None) -> tuple[str, str]:
+    """``(clean_html(html_text, base_url), html_to_text(html_text))`` with one HTML parse instead of two
+    where that gives the same result: the text is then read off the sanitised HTML (same parse tree; the
+    tags it keeps are a subset of the text's, and the rest carry no text)."""
+    if not html_text:
+        return "", ""
+    source = _CONTROL_CHARS.sub("", html_text)
+    if _BREAK in source or _TEXT_DIFFERS.search(source) or _too_deep(source):
+        return clean_html(html_text, base_url), html_to_text(html_text)
+    cleaned = clean_html(html_text, base_url)
+    text = html.unescape(_CLEAN_TAG.sub(_block_break, cleaned)).replace(_BREAK, "\n")
+    return cleaned, normalize_text(text)
+
+
 def html_to_text(html_text: str) -> str:
     """Plain text of an HTML fragment: tags removed, entities unescaped, one line per paragraph/block,
     whitespace collapsed, NFC. Linear-time on hostile input and never raises."""
@@ -162,7 +201,7 @@ def html_to_text(html_text: str) -> str:
     try:
         # html5ever does the tokenising; what comes back is well-formed markup with only block tags and
         # no attributes, and every literal "<" in text escaped, so stripping tags with a regex is exact.
-        skeleton = nh3.clean(source, tags=set(_BLOCK_TAGS), attributes={}, clean_content_tags=set(_SKIP_TAGS),
+        skeleton = nh3.clean(source, tags=_NH3_BLOCK_TAGS, attributes={}, clean_content_tags=_NH3_SKIP_TAGS,
                              strip_comments=True, link_rel=None, generic_attribute_prefixes=set())
         text = html.unescape(_TAG_RE.sub(_BREAK, skeleton)).replace(_BREAK, "\n")
     except Exception:  # degrade rather than fail collection

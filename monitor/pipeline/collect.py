@@ -4,25 +4,97 @@ Feeds are interleaved by host before they are handed to the pool, so workers are
 per-host semaphore of one big site while other hosts wait. Checking is serialised in-process by
 :data:`CHECK_LOCK`: two checks at once (a scheduler job and a CLI round, or two feed jobs) would judge the
 same unchecked items twice.
+
+Parsing (feedparser, HTML cleaning, language) is pure CPU and holds the GIL, so in a round of at least
+:data:`PARALLEL_PARSE_MIN_FEEDS` feeds on a machine with more than one core it runs in a pool of worker
+processes (one per core, started fresh for the round with ``spawn``): the threads fetch and store, and
+hand each fetched body to :class:`ParsePool`. A parse that raises in a worker raises the same error in
+the thread; a broken pool (a worker killed) falls back to parsing in the thread.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import select
 
+from monitor.collectors.feeds import parse_feed, prepare_worker
 from monitor.pipeline.process import CheckResult, process_new_items
 from monitor.pipeline.refresh import HostLimiter, RefreshResult, due_feed_ids, host_limiter, refresh_feed
+from monitor.records import ParsedFeed
 from monitor.runtime import Runtime
 from monitor.storage.tables import Feed, utcnow
 
+log = logging.getLogger(__name__)
+
 #: Held while new items are checked; shared by every round and scheduler job of the process.
 CHECK_LOCK = threading.Lock()
+#: Smaller rounds parse in their threads: starting worker processes (~0.5 s) would cost more than it saves.
+PARALLEL_PARSE_MIN_FEEDS = 32
+#: At most this many parse processes, whatever the core count.
+MAX_PARSE_PROCESSES = 8
+
+
+def parse_processes(feeds: int) -> int:
+    """Parse processes for a round of ``feeds`` feeds: one per usable core, none on one core or few feeds."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    if cores < 2 or feeds < PARALLEL_PARSE_MIN_FEEDS:
+        return 0
+    return min(cores, MAX_PARSE_PROCESSES)
+
+
+class ParsePool:
+    """``parse_feed`` run in worker processes; call it like ``parse_feed`` from any thread."""
+
+    def __init__(self, processes: int) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=prepare_worker)
+        self._broken = False
+
+    def __call__(self, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
+        if not self._broken:
+            try:
+                future = self._pool.submit(parse_feed, body, dict(headers), url)
+            except (BrokenProcessPool, RuntimeError):  # broken, or already shut down
+                self._fall_back()
+            else:
+                try:
+                    return future.result()  # a ParseError raised in the worker is raised here
+                except BrokenProcessPool:
+                    self._fall_back()
+        return parse_feed(body, headers, url)
+
+    def _fall_back(self) -> None:
+        if not self._broken:
+            log.warning("parse worker processes unavailable; parsing in the collector process for this round")
+        self._broken = True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _parser(processes: int) -> Iterator[ParsePool | None]:
+    if processes < 1:
+        yield None
+        return
+    pool = ParsePool(processes)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def interleave_by_host(feeds: Sequence[tuple[int, str]]) -> list[int]:
@@ -40,8 +112,11 @@ def interleave_by_host(feeds: Sequence[tuple[int, str]]) -> list[int]:
 
 
 def collect_round(runtime: Runtime, feed_ids: Sequence[int] | None = None, now: datetime | None = None, *,
-                  limiter: HostLimiter | None = None, workers: int | None = None) -> list[RefreshResult]:
-    """Refresh the given feeds (default: every due feed); results come back in the order given."""
+                  limiter: HostLimiter | None = None, workers: int | None = None,
+                  processes: int | None = None) -> list[RefreshResult]:
+    """Refresh the given feeds (default: every due feed); results come back in the order given.
+
+    ``processes``: parse worker processes (default :func:`parse_processes`; 0 parses in the threads)."""
     now = now or utcnow()
     if feed_ids is None:
         with runtime.factory() as session:
@@ -57,9 +132,11 @@ def collect_round(runtime: Runtime, feed_ids: Sequence[int] | None = None, now: 
     order = interleave_by_host([(fid, urls.get(fid, "")) for fid in feed_ids])
     limiter = limiter or host_limiter(runtime.settings.host_concurrency)
     size = max(1, min(workers or runtime.settings.fetch_workers, len(order)))
-    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="fetch") as pool:
+    with _parser(parse_processes(len(order)) if processes is None else processes) as parse, \
+            ThreadPoolExecutor(max_workers=size, thread_name_prefix="fetch") as pool:
         results = dict(zip(order, pool.map(
-            lambda fid: refresh_feed(runtime.factory, runtime.settings, fid, now, limiter=limiter), order)))
+            lambda fid: refresh_feed(runtime.factory, runtime.settings, fid, now, limiter=limiter, parse=parse),
+            order)))
     return [results[fid] for fid in feed_ids]
 
 

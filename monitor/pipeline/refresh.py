@@ -22,7 +22,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +55,9 @@ UNCONDITIONAL_AFTER = timedelta(hours=24)
 FULL_TEXT_MAX_ITEMS = 20
 _IN_CHUNK = 500
 _STORE_ATTEMPTS = 3
+
+#: Turns fetched bytes into a ParsedFeed (``parse_feed``, or a stand-in that runs it in a worker process).
+ParseFunction = Callable[[bytes, Mapping[str, str], str], ParsedFeed]
 
 
 @dataclass(frozen=True)
@@ -151,21 +154,26 @@ class _FeedState:
 
 
 def _load_state(factory: sessionmaker[Session], feed_id: int, now: datetime) -> _FeedState:
-    with factory() as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None:
-            raise MonitorError(f"feed {feed_id} does not exist")
-        last_full = session.scalar(select(func.max(FeedRun.started_at)).where(
-            FeedRun.feed_id == feed_id, FeedRun.http_status == 200))
-        conditional = last_full is not None and now - last_full < UNCONDITIONAL_AFTER
-        return _FeedState(feed.url, feed.name, feed.etag, feed.last_modified, feed.body_hash,
-                          bool(feed.full_text), conditional)
+    last_full = select(func.max(FeedRun.started_at)).where(
+        FeedRun.feed_id == Feed.id, FeedRun.http_status == 200).scalar_subquery()
+    with factory() as session:  # one round trip, plain columns (no ORM object to build)
+        row = session.execute(select(Feed.url, Feed.name, Feed.etag, Feed.last_modified, Feed.body_hash,
+                                     Feed.full_text, last_full).where(Feed.id == feed_id)).first()
+    if row is None:
+        raise MonitorError(f"feed {feed_id} does not exist")
+    url, name, etag, last_modified, body_hash, full_text, last = row
+    conditional = last is not None and now - last < UNCONDITIONAL_AFTER
+    return _FeedState(url, name, etag, last_modified, body_hash, bool(full_text), conditional)
 
 
 def refresh_feed(factory: sessionmaker[Session], settings: Settings, feed_id: int, now: datetime | None = None,
-                 *, client: httpx.Client | None = None, limiter: HostLimiter | None = None) -> RefreshResult:
+                 *, client: httpx.Client | None = None, limiter: HostLimiter | None = None,
+                 parse: ParseFunction | None = None) -> RefreshResult:
     """One collection of one feed. Never raises for feed problems: they are stored on the feed row and in
-    a FeedRun record (raises MonitorError only when the feed does not exist)."""
+    a FeedRun record (raises MonitorError only when the feed does not exist).
+
+    ``parse`` replaces :func:`parse_feed` (same contract); :func:`~monitor.pipeline.collect.collect_round`
+    passes one that runs it in a worker process, so parsing uses every core while threads fetch and store."""
     now = now or utcnow()
     started = time.monotonic()
     limiter = limiter or host_limiter(settings.host_concurrency)
@@ -179,7 +187,7 @@ def refresh_feed(factory: sessionmaker[Session], settings: Settings, feed_id: in
         digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.body_hash
         parsed = None
         if not result.not_modified and digest != state.body_hash:
-            parsed = parse_feed(result.body, result.headers, result.url)
+            parsed = (parse or parse_feed)(result.body, result.headers, result.url)
             if state.full_text and parsed.items:
                 parsed = _with_full_text(factory, settings, feed_id, parsed, extra_warnings, limiter, client)
     except MonitorError as exc:
