@@ -28,6 +28,7 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "artifacts" / "stance.sko
 # Every non-default type that may appear in a stance artifact. Anything else is refused.
 TRUSTED_TYPES: tuple[str, ...] = (
     "models.features.PairFeaturizer",
+    "models.decision.ReweightedClassifier",
     "sklearn.pipeline.Pipeline",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",

@@ -45,3 +45,45 @@ def test_synthetic_context_clauses_and_reworded_templates():
     assert "12 suspects" in out and len(out) > len("Police arrested 12 suspects in 2019")
     vi = vietnamese_pairs(50, random.Random(2), p_context=1.0)
     assert all(c.endswith(".") for c, _, lbl in vi if lbl != "unrelated")
+
+
+def test_reweighted_classifier_shifts_minority_class_and_round_trips(tmp_path):
+    import numpy as np
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from models.decision import ReweightedClassifier, fit_class_weights
+    from models.model import TRUSTED_TYPES
+
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.normal(0, 1, (400, 2)), rng.normal(1.0, 1, (40, 2))]
+    y = np.array(["major"] * 400 + ["minor"] * 40)
+    base = LogisticRegression().fit(X, y)
+    proba = base.predict_proba(X)
+    gold = (y == "minor").astype(int)
+    w, best = fit_class_weights(gold, proba, fixed=0)
+    assert w[0] == 1.0 and w[1] > 1.0
+    clf = ReweightedClassifier.from_fitted(base, w)
+    p = clf.predict_proba(X)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    assert (clf.predict(X) == "minor").sum() > (base.predict(X) == "minor").sum()
+    path = tmp_path / "rw.skops"
+    sio.dump(clf, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert set(untrusted) <= set(TRUSTED_TYPES)
+    again = sio.load(path, trusted=untrusted)
+    np.testing.assert_array_equal(again.predict_proba(X), p)
+
+
+def test_reweighted_classifier_rejects_bad_weights():
+    import numpy as np
+    import pytest
+    from sklearn.dummy import DummyClassifier
+
+    from models.decision import ReweightedClassifier
+
+    base = DummyClassifier().fit(np.zeros((4, 1)), ["a", "b", "a", "b"])
+    with pytest.raises(ValueError):
+        ReweightedClassifier.from_fitted(base, [1.0, 0.0])
+    with pytest.raises(ValueError):
+        ReweightedClassifier.from_fitted(base, [1.0, 1.0, 1.0])
