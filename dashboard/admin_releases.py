@@ -28,7 +28,6 @@ from monitor.pipeline.releases import (
     add_release,
     decode_document,
     fetch_release_document,
-    get_release,
     parse_published,
     set_retired,
     update_release,

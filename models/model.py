@@ -10,7 +10,6 @@ from typing import Any, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .facts import extract_facts
 from .features import PairFeaturizer, cue_hits, fact_mismatches
 from .text import normalize
 

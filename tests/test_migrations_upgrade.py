@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from monitor.storage.db import make_engine, make_session_factory, migrate, schema_is_current
 from monitor.storage.tables import Feed, Item, Match, ReviewEvent, User
-from tests.conftest import PG_ADMIN_URL, skip_or_fail
+from tests.conftest import temporary_postgres_database
 
 T = "'2024-01-02 03:04:05+00'"
 ROWS_AT_0001 = [
@@ -53,20 +52,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        skip_or_fail(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({type(exc).__name__})")
-    name = f"monitor_migrate_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_postgres_database("monitor_migrate") as url:
+        yield url
 
 
 def test_upgrade_from_the_first_revision_keeps_every_row(empty_url: str) -> None:

@@ -11,18 +11,17 @@ Run ``python -m tests.test_storage_postgres_plans`` to print every plan.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from monitor.storage.db import make_engine, make_session_factory, migrate
 from monitor.storage.tables import Feed, FeedRun, Item, Sighting
-from tests.conftest import PG_ADMIN_URL, skip_or_fail
+from tests.conftest import temporary_postgres_database
 
 #: Tables that grow without bound (feeds stay in the thousands: a seq scan of them inside a join is fine,
 #: but the due-feeds query must still use its index, checked separately).
@@ -64,27 +63,12 @@ FILL = [
 
 @pytest.fixture(scope="module")
 def big_engine() -> Iterator[Engine]:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        skip_or_fail(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({type(exc).__name__})")
-    name = f"monitor_plans_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    try:
+    with temporary_postgres_database("monitor_plans") as url:
         migrate(url)
         engine = make_engine(url)
         fill(engine)
         yield engine
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def fill(engine: Engine) -> None:
@@ -225,12 +209,7 @@ def main() -> None:  # pragma: no cover - a manual report
     import sys
 
     with_proposed = "--with-proposed" in sys.argv  # also create the NEEDS_INDEX indexes first
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"monitor_plans_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    try:
+    with temporary_postgres_database("monitor_plans") as url:
         migrate(url)
         engine = make_engine(url)
         fill(engine)
@@ -243,9 +222,6 @@ def main() -> None:  # pragma: no cover - a manual report
             statement, parameters = captured(engine, run, marker)
             print(f"== {label}\n{summary(explain(engine, statement, parameters))}\n")
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":  # pragma: no cover
