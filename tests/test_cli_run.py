@@ -18,12 +18,12 @@ def test_run_serves_collects_and_stops_on_ctrl_c(tmp_path: Path, feed_server, ma
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update(MONITOR_DATA_DIR=str(tmp_path / "var"), MONITOR_FETCH_ALLOW_HOSTS="127.0.0.1",
                MONITOR_ADMIN_PASSWORD="correct horse battery", MONITOR_SCHEDULER_TICK_SECONDS="1",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     url = feed_server.serve("/news.xml", make_rss(ITEMS))
     for args in (["init"], ["feeds", "add", url, "--interval", "1"]):
         subprocess.run([*monitor_cmd(), *args], env=env, cwd=tmp_path, check=True, capture_output=True)
 
-    proc = subprocess.Popen([*monitor_cmd(), "run", "--port", "0"], env=env, cwd=tmp_path, text=True,
+    proc = subprocess.Popen([*monitor_cmd(), "-v", "run", "--port", "0"], env=env, cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         dashboard = None
@@ -42,7 +42,12 @@ def test_run_serves_collects_and_stops_on_ctrl_c(tmp_path: Path, feed_server, ma
         assert any(p == "/news.xml" for p, _ in feed_server.requests), "the scheduler never fetched the feed"
         time.sleep(1)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # show what the process was doing (its log and thread stacks)
+            proc.send_signal(signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER) prints every thread
+            out, _ = proc.communicate(timeout=30)
+            raise AssertionError(f"monitor run did not stop within 120 s of Ctrl-C:\n{out[-20000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
