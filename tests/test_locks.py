@@ -51,6 +51,10 @@ def _intervals(path: Path) -> list[tuple[float, float]]:
 def test_two_processes_never_hold_the_scheduler_lock_at_once(database_url: str, tmp_path: Path) -> None:
     log_path = tmp_path / "holders.log"
     first = _spawn(database_url, log_path, 1.5)
+    deadline = time.monotonic() + 30  # start the second only once the first holds the lock (slow imports under load)
+    while not (log_path.exists() and "start" in log_path.read_text()):
+        assert time.monotonic() < deadline and first.poll() is None, "the first process never took the lock"
+        time.sleep(0.05)
     second = _spawn(database_url, log_path, 0.3)
     _, err1 = first.communicate(timeout=60)
     _, err2 = second.communicate(timeout=60)
