@@ -286,6 +286,16 @@ def detail(match_id: int) -> Any:
     )
 
 
+def _check_review_form(db: Session, form: Any) -> tuple[str | None, Any]:
+    """What is wrong with a review or bulk form (a message), and the chosen assignee for ``assign``."""
+    if form.action.data == "dismiss" and not form.dismiss_reason.data:
+        return gettext("Choose a reason to dismiss."), None
+    if form.action.data != "assign":
+        return None, None
+    valid, assignee = _assignee(db, form.assignee.data)
+    return (None if valid else gettext("Choose an active reviewer to assign.")), assignee
+
+
 def _assignee(db: Session, value: str | None) -> tuple[bool, User | None]:
     """(valid, user) for the submitted assignee id; "" means unassign."""
     if not value:
@@ -313,19 +323,15 @@ def review(match_id: int) -> Any:
         flash(gettext("The review was not saved: %(errors)s", errors=_form_errors(form)), "error")
         return back
     action = form.action.data
-    if action == "dismiss" and not form.dismiss_reason.data:
-        flash(gettext("Choose a reason to dismiss."), "error")
+    problem, assignee = _check_review_form(db, form)
+    if problem:
+        flash(problem, "error")
         return back
     if ACTION_TARGET.get(action) == match.status:
         flash(gettext("Nothing changed: the match is already %(status)s.", status=term("status", match.status)),
               "info")
         return back
-    assignee = None
     if action == "assign":
-        valid, assignee = _assignee(db, form.assignee.data)
-        if not valid:
-            flash(gettext("Choose an active reviewer to assign."), "error")
-            return back
         if (assignee.id if assignee else None) == match.assignee_id:
             flash(gettext("Nothing changed: the match already has that assignee."), "info")
             return back
@@ -379,15 +385,10 @@ def bulk() -> Any:
         flash(gettext("At most %(num)d matches at a time.", num=MAX_BULK), "error")
         return back
     action = form.action.data
-    if action == "dismiss" and not form.dismiss_reason.data:
-        flash(gettext("Choose a reason to dismiss."), "error")
+    problem, assignee = _check_review_form(db, form)
+    if problem:
+        flash(problem, "error")
         return back
-    assignee = None
-    if action == "assign":
-        valid, assignee = _assignee(db, form.assignee.data)
-        if not valid:
-            flash(gettext("Choose an active reviewer to assign."), "error")
-            return back
     matches = {m.id: m for m in db.scalars(select(Match).where(Match.id.in_(ids)))}
     changed = unchanged = 0
     try:
