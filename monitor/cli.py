@@ -689,6 +689,171 @@ def models_rollback(ctx: click.Context, version: str) -> None:
     click.echo(f"{version} is the active model (processes pick it up within a minute)")
 
 
+@models.command("show")
+@click.argument("version", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the card as stored.")
+@click.pass_context
+@handle_errors
+def models_show(ctx: click.Context, version: str | None, as_json: bool) -> None:
+    """Show the model card of VERSION from the registry, or of the model in service (the registry's active
+    version, else the configured or bundled model)."""
+    from models.evaluation import format_card
+
+    card, path, where = _model_card(ctx, version)
+    if as_json:
+        _echo_json(card)
+        return
+    click.echo(format_card(card, path))
+    click.echo(where)
+
+
+def _model_card(ctx: click.Context, version: str | None) -> tuple[dict[str, Any], Path | None, str]:
+    """(card, model file, where it came from) of a registry VERSION or of the model in service."""
+    from models.model import DEFAULT_MODEL_PATH, card_path
+    from monitor.pipeline.registry import active_version, get_version
+
+    settings: Settings = ctx.obj["settings"]
+    if version is not None:
+        with _runtime(ctx).factory() as session:
+            row = get_version(session, version)
+            return (dict(row.card or {}), Path(row.path),
+                    f"registry: {row.status}, file {row.path} (SHA-256 {row.sha256})")
+    # the default SQLite file is not created just to find it has no registry
+    if settings.database_url or (settings.data_dir / "monitor.sqlite3").is_file():
+        try:
+            runtime = open_runtime(settings)
+            ctx.call_on_close(runtime.close)
+            if schema_is_current(runtime.engine):
+                with runtime.factory() as session:
+                    row = active_version(session)
+                    if row is not None:
+                        return (dict(row.card or {}), Path(row.path),
+                                f"registry: active, file {row.path} (SHA-256 {row.sha256})")
+        except Exception as exc:  # an unreachable database: the configured model is what would serve
+            logging.getLogger(__name__).warning("model registry not readable (%s); showing the configured model",
+                                                exc)
+    path = Path(settings.model_path) if settings.model_path else DEFAULT_MODEL_PATH
+    card_file = card_path(path)
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MonitorError(f"cannot read the model card {card_file}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise MonitorError(f"the model card {card_file} is not valid JSON: {exc}") from exc
+    return card, path, f"model file: {path} ({'bundled' if path == DEFAULT_MODEL_PATH else 'MONITOR_MODEL_PATH'})"
+
+
+# -- evaluation (issue 4) ----------------------------------------------------------------------------------
+
+
+@main.group()
+def evaluate() -> None:
+    """Score the stance classifier on labelled pairs and write its predictions."""
+
+
+def _evaluation_model(path: Path | None) -> Any:
+    from models import load_model
+
+    try:
+        return load_model(path)
+    except (OSError, ValueError) as exc:
+        raise MonitorError(f"cannot load the classifier: {exc}") from exc
+
+
+def _evaluation(read: Callable[[], Any], predictions: Path | None, source: str) -> Any:
+    """Read the input (plain one-line errors) and insist on --predictions when it carries no labels."""
+    from models.evaluation import EvaluationError
+
+    try:
+        data = read()
+    except EvaluationError as exc:
+        raise MonitorError(str(exc)) from exc
+    if not data.labelled and predictions is None:
+        raise MonitorError(f"{source} has no labels, so there is nothing to score: pass --predictions FILE "
+                           "to write the model's predictions")
+    return data
+
+
+def _write_predictions(write: Callable[[], None]) -> None:
+    from models.evaluation import EvaluationError
+
+    try:
+        write()
+    except EvaluationError as exc:
+        raise MonitorError(str(exc)) from exc
+
+
+def _report(metrics: dict[str, Any] | None, n: int, speed: float, predictions: Path | None, as_json: bool,
+            source: str) -> None:
+    from models.evaluation import format_report
+
+    if metrics is None:  # unlabelled input: predictions only
+        if as_json:
+            _echo_json({"labelled": False, "n": n, "predictions": str(predictions), "pairs_per_second": speed})
+            return
+        click.echo(f"{source} has no labels: wrote {n} predictions to {predictions} (no metrics)")
+        click.echo(f"classified {n} pairs at {speed:g} pairs/s", err=True)
+        return
+    if as_json:
+        extra = {"predictions": str(predictions)} if predictions else {}
+        _echo_json({**metrics, "pairs_per_second": speed, **extra})
+        return
+    click.echo(format_report(metrics))
+    if predictions:
+        click.echo(f"wrote {n} predictions to {predictions}", err=True)
+    click.echo(f"classified {n} pairs at {speed:g} pairs/s", err=True)
+
+
+_PREDICTIONS = click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path),
+                            help="Write one prediction per input row, in input order (required without labels).")
+_MODEL = click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Stance model (.skops; default: the bundled model).")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@evaluate.command("fnc")
+@click.option("--bodies", type=click.Path(path_type=Path), required=True,
+              help="FNC-1 bodies CSV (Body ID, articleBody), plain or .gz.")
+@click.option("--stances", type=click.Path(path_type=Path), required=True,
+              help="FNC-1 stances CSV (Headline, Body ID[, Stance]), plain or .gz.")
+@_JSON
+@_PREDICTIONS
+@_MODEL
+@handle_errors
+def evaluate_fnc(bodies: Path, stances: Path, as_json: bool, predictions: Path | None,
+                 model_path: Path | None) -> None:
+    """FNC-1 score, accuracy, per-class P/R/F1, macro-F1 and confusion matrix on FNC-1 CSV files."""
+    from models.evaluation import MODEL_TO_FNC, evaluate_fnc as score, predict, read_fnc, write_fnc_predictions
+
+    data = _evaluation(lambda: read_fnc(bodies, stances), predictions, str(stances))
+    model = _evaluation_model(model_path)
+    labels, _, speed = predict(model, [(r.headline, r.body) for r in data.rows])
+    if predictions is not None:
+        _write_predictions(lambda: write_fnc_predictions(predictions, data.rows, labels))
+    metrics = score([r.stance for r in data.rows], [MODEL_TO_FNC[lbl] for lbl in labels]) if data.labelled else None
+    _report(metrics, len(labels), speed, predictions, as_json, str(stances))
+
+
+@evaluate.command("pairs")
+@click.argument("path", type=click.Path(path_type=Path))
+@_JSON
+@_PREDICTIONS
+@_MODEL
+@handle_errors
+def evaluate_pairs(path: Path, as_json: bool, predictions: Path | None, model_path: Path | None) -> None:
+    """Metrics on JSONL lines {"official": ..., "claim": ..., "label": contradicts|supports|discusses|unrelated},
+    plus precision, recall and F1 of contradicts against the rest."""
+    from models.evaluation import evaluate_pairs as score, predict, read_pairs, write_pairs_predictions
+
+    data = _evaluation(lambda: read_pairs(path), predictions, str(path))
+    model = _evaluation_model(model_path)
+    labels, scores, speed = predict(model, [(r.claim, r.official) for r in data.rows])
+    if predictions is not None:
+        _write_predictions(lambda: write_pairs_predictions(predictions, data.rows, labels, scores))
+    metrics = score([r.label for r in data.rows], labels) if data.labelled else None
+    _report(metrics, len(labels), speed, predictions, as_json, str(path))
+
+
 @main.group()
 def alerts() -> None:
     """Alert rules (email or signed webhook), delivery and the daily digest."""
