@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 from urllib.parse import urljoin
@@ -71,6 +72,23 @@ _NH3_URL_SCHEMES = set(URL_SCHEMES)
 #: Without any of these names in the markup no URL attribute can survive, and the (Python, per attribute)
 #: filter is left out; attribute names cannot be written with character references, so this cannot miss one.
 _URL_ATTRIBUTE_HINT = re.compile("|".join(sorted(_URL_ATTRIBUTES)), re.IGNORECASE)
+#: The base URL of the ``clean_html`` call running on this thread, for the URL attribute filter below.
+_BASE = threading.local()
+
+
+def _url_attribute_filter(element: str, attribute: str, value: str) -> str | None:
+    if attribute in _URL_ATTRIBUTES:
+        return _safe_url(value, getattr(_BASE, "url", None))
+    return value
+
+
+# nh3 cleaners built once: nh3.clean() with options rebuilds its sanitiser (every set and map converted)
+# on each call, which costs several times the cleaning of a typical item.
+_CLEAN_OPTIONS: dict[str, object] = {
+    "tags": _NH3_TAGS, "clean_content_tags": _NH3_DROP_CONTENT, "attributes": _NH3_ATTRIBUTES,
+    "url_schemes": _NH3_URL_SCHEMES, "strip_comments": True, "link_rel": "noopener noreferrer"}
+_CLEANER = nh3.Cleaner(**_CLEAN_OPTIONS)
+_CLEANER_WITH_URLS = nh3.Cleaner(**_CLEAN_OPTIONS, attribute_filter=_url_attribute_filter)
 
 
 def clean_html(html_text: str, base_url: str | None = None) -> str:
@@ -79,26 +97,18 @@ def clean_html(html_text: str, base_url: str | None = None) -> str:
     ``rel="noopener noreferrer"`` on every link."""
     if not html_text:
         return ""
-
-    def attribute_filter(element: str, attribute: str, value: str) -> str | None:
-        if attribute in _URL_ATTRIBUTES:
-            return _safe_url(value, base_url)
-        return value
-
     source = _CONTROL_CHARS.sub("", html_text)
     if _too_deep(source):  # hostile nesting: keep the words, drop the markup
         text = normalize_text(_strip_tags(source))
         return "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in text.split("\n"))
-    cleaned = nh3.clean(
-        source,
-        tags=_NH3_TAGS,
-        clean_content_tags=_NH3_DROP_CONTENT,
-        attributes=_NH3_ATTRIBUTES,
-        attribute_filter=attribute_filter if _URL_ATTRIBUTE_HINT.search(source) else None,
-        url_schemes=_NH3_URL_SCHEMES,
-        strip_comments=True,
-        link_rel="noopener noreferrer",
-    )
+    if _URL_ATTRIBUTE_HINT.search(source):
+        _BASE.url = base_url  # read by the filter, which nh3 calls on this thread during clean()
+        try:
+            cleaned = _CLEANER_WITH_URLS.clean(source)
+        finally:
+            _BASE.url = None
+    else:
+        cleaned = _CLEANER.clean(source)
     # character references (``&#x1;``) come out of the parser decoded: strip the controls once more
     return _CONTROL_CHARS.sub("", cleaned).strip()
 
@@ -117,6 +127,8 @@ _FLAT_TAGS = frozenset({
 _SKIP_TAGS = _DROP_CONTENT | {"frameset", "applet", "audio", "video", "canvas", "button", "form", "select"}
 _NH3_BLOCK_TAGS = set(_BLOCK_TAGS)
 _NH3_SKIP_TAGS = set(_SKIP_TAGS)
+_SKELETON_CLEANER = nh3.Cleaner(tags=_NH3_BLOCK_TAGS, attributes={}, clean_content_tags=_NH3_SKIP_TAGS,
+                                strip_comments=True, link_rel=None, generic_attribute_prefixes=set())
 #: Deeper markup is treated as hostile: html5ever's cost grows with depth x tags (seconds at ~20k levels).
 MAX_DEPTH = 256
 _TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
@@ -201,8 +213,7 @@ def html_to_text(html_text: str) -> str:
     try:
         # html5ever does the tokenising; what comes back is well-formed markup with only block tags and
         # no attributes, and every literal "<" in text escaped, so stripping tags with a regex is exact.
-        skeleton = nh3.clean(source, tags=_NH3_BLOCK_TAGS, attributes={}, clean_content_tags=_NH3_SKIP_TAGS,
-                             strip_comments=True, link_rel=None, generic_attribute_prefixes=set())
+        skeleton = _SKELETON_CLEANER.clean(source)
         text = html.unescape(_TAG_RE.sub(_BREAK, skeleton)).replace(_BREAK, "\n")
     except Exception:  # degrade rather than fail collection
         text = _strip_tags(source)
