@@ -19,9 +19,16 @@ def detect_language(text: str) -> str:
     return guess_language(text, min_letters=1) or "en"
 
 
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
 def guess_language(text: str, *, min_letters: int = MIN_LETTERS) -> str | None:
     """``vi`` or ``en`` for a text with at least ``min_letters`` letters; None when there is too little."""
-    letters = [c for c in unicodedata.normalize("NFC", text or "").lower() if c.isalpha()]
+    text = text or ""
+    if text.isascii():  # no Vietnamese letter possible: count the letters in C, not one by one
+        raw = text.encode("ascii")
+        return "en" if len(raw) - len(raw.translate(None, _ASCII_LETTERS)) >= min_letters else None
+    letters = [c for c in unicodedata.normalize("NFC", text).lower() if c.isalpha()]
     if len(letters) < min_letters:
         return None
     share = sum(c in VI_LETTERS for c in letters) / len(letters)
