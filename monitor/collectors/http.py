@@ -3,6 +3,12 @@
 Redirects are followed by hand so the :class:`AddressGuard` vets every hop. When ``fetch`` builds its own
 client, connections go through :class:`_GuardedBackend`, which connects only to the addresses the guard
 approved (no DNS-rebinding window) and caps every socket read/write by the fetch's total deadline.
+
+A :class:`Fetcher` (one per collection round) keeps connections open between fetches: before each hop the
+host is resolved and vetted by the fetch's guard as always, and the hop goes through the client kept for
+exactly that (scheme, host, port, vetted addresses); its connections were opened only to those addresses.
+When the host resolves differently, another client (new connections) is used: a connection is never reused
+for an address the guard did not approve on this hop.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import ssl
 import threading
 import time
 import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -174,15 +183,23 @@ class _Inflater:
 
 # ---------------------------------------------------------------------- guarded, deadline-aware transport
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """Network stream whose read/write timeouts never run past the fetch deadline."""
+#: The deadline of the fetch running on this thread (read by the streams of a Fetcher's kept connections).
+_CURRENT = threading.local()
 
-    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+
+def _current_deadline() -> float:
+    return getattr(_CURRENT, "deadline", time.monotonic() + 60.0)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """Network stream whose read/write timeouts never run past the deadline of the fetch using it."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: Callable[[], float]) -> None:
         self._inner = inner
         self._deadline = deadline
 
     def _cap(self, timeout: float | None) -> float:
-        remaining = max(0.001, self._deadline - time.monotonic())
+        remaining = max(0.001, self._deadline() - time.monotonic())
         return remaining if timeout is None else min(timeout, remaining)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -206,18 +223,22 @@ class _DeadlineStream(httpcore.NetworkStream):
 class _GuardedBackend(httpcore.NetworkBackend):
     """Resolve through the guard and connect only to the vetted addresses (closes the DNS-rebinding gap)."""
 
-    def __init__(self, guard: AddressGuard, deadline: float) -> None:
+    def __init__(self, guard: AddressGuard | None, deadline: Callable[[], float]) -> None:
         self._guard = guard
         self._deadline = deadline
         self._inner = httpcore.SyncBackend()
         self.connections = 0
 
+    def _addresses(self, host: str, port: int) -> list[str]:
+        assert self._guard is not None
+        return self._guard.resolve_host(host, port)
+
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Any = None) -> httpcore.NetworkStream:
-        addresses = self._guard.resolve_host(host, port)
+        addresses = self._addresses(host, port)
         last: Exception | None = None
         for address in addresses:
-            remaining = max(0.001, self._deadline - time.monotonic())
+            remaining = max(0.001, self._deadline() - time.monotonic())
             try:
                 stream = self._inner.connect_tcp(address, port, remaining if timeout is None else
                                                  min(timeout, remaining), local_address, socket_options)
@@ -237,6 +258,20 @@ class _GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+class _PinnedBackend(_GuardedBackend):
+    """Connects one origin only, and only to the addresses vetted for it when its client was made."""
+
+    def __init__(self, host: str, port: int, addresses: tuple[str, ...]) -> None:
+        super().__init__(None, _current_deadline)
+        self._origin = (host.strip("[]").rstrip(".").lower(), port)
+        self._pinned = list(addresses)
+
+    def _addresses(self, host: str, port: int) -> list[str]:
+        if (host.strip("[]").rstrip(".").lower(), port) != self._origin:
+            raise httpcore.ConnectError(f"connection for {self._origin[0]} asked to reach {host}")
+        return self._pinned
+
+
 _SSL_CONTEXT: ssl.SSLContext | None = None
 _SSL_LOCK = threading.Lock()
 
@@ -251,38 +286,135 @@ def _ssl_context() -> ssl.SSLContext:
         return _SSL_CONTEXT
 
 
-def _make_client(limits: FetchLimits, guard: AddressGuard, deadline: float) -> httpx.Client:
-    transport = httpx.HTTPTransport(verify=_ssl_context(), trust_env=False, retries=0)
+def _make_client(user_agent: str, backend: _GuardedBackend, limits: httpx.Limits | None = None) -> httpx.Client:
+    transport = httpx.HTTPTransport(verify=_ssl_context(), trust_env=False, retries=0,
+                                    limits=limits or httpx.Limits())
     pool = getattr(transport, "_pool", None)
     if pool is None or not hasattr(pool, "_network_backend"):  # httpx/httpcore internals changed
         raise RuntimeError("cannot install the guarded network backend on this httpx version")
-    pool._network_backend = _GuardedBackend(guard, deadline)
+    pool._network_backend = backend
     return httpx.Client(transport=transport, trust_env=False, follow_redirects=False, verify=_ssl_context(),
-                        headers={"User-Agent": limits.user_agent})
+                        headers={"User-Agent": user_agent})
+
+
+OriginKey = tuple[str, str, int, tuple[str, ...]]
+
+
+@dataclass
+class _Kept:
+    client: httpx.Client
+    users: int = 0
+    evicted: bool = False
+
+
+class Fetcher:
+    """Connections kept open between fetches (thread-safe; one per collection round, then ``close``).
+
+    One httpx client per (scheme, host, port, vetted addresses), each connecting only to those addresses;
+    at most ``max_clients`` are kept (the least recently used is closed once no fetch uses it), and a kept
+    connection idle for ``keepalive_expiry`` seconds is closed before reuse."""
+
+    def __init__(self, user_agent: str = DEFAULT_USER_AGENT, *, max_clients: int = 256,
+                 keepalive_expiry: float = 5.0, idle_per_origin: int = 4) -> None:
+        self.user_agent = user_agent
+        self._max = max(1, max_clients)
+        self._limits = httpx.Limits(max_connections=None, max_keepalive_connections=idle_per_origin,
+                                    keepalive_expiry=keepalive_expiry)
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[OriginKey, _Kept] = OrderedDict()
+        self.clients_made = 0
+
+    def connections(self) -> int:
+        """TCP connections opened so far by the clients still kept."""
+        with self._lock:
+            backends = [getattr(k.client._transport, "_pool")._network_backend for k in self._kept.values()]
+        return sum(b.connections for b in backends)
+
+    @contextmanager
+    def client(self, scheme: str, host: str, port: int, addresses: list[str]) -> Iterator[httpx.Client]:
+        """The client for this origin and these vetted addresses (made on first use)."""
+        key: OriginKey = (scheme, host, port, tuple(addresses))
+        closing: list[_Kept] = []
+        with self._lock:
+            kept = self._kept.pop(key, None)
+            if kept is None:
+                kept = _Kept(_make_client(self.user_agent, _PinnedBackend(host, port, key[3]), self._limits))
+                self.clients_made += 1
+            self._kept[key] = kept  # the most recently used last
+            kept.users += 1
+            while len(self._kept) > self._max:
+                _, old = self._kept.popitem(last=False)
+                old.evicted = True
+                if old.users == 0:
+                    closing.append(old)
+        for old in closing:
+            old.client.close()
+        try:
+            yield kept.client
+        finally:
+            with self._lock:
+                kept.users -= 1
+                close = kept.evicted and kept.users == 0
+            if close:
+                kept.client.close()
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = list(self._kept.values()), OrderedDict()
+        for entry in kept:
+            entry.client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ------------------------------------------------------------------------------------------------ fetch
 
 def fetch(url: str, *, etag: str | None = None, last_modified: str | None = None, limits: FetchLimits,
-          guard: AddressGuard, client: httpx.Client | None = None) -> FetchResult:
+          guard: AddressGuard, client: httpx.Client | Fetcher | None = None) -> FetchResult:
     """GET ``url`` within ``limits``; raise FetchError (BlockedURLError for policy) with a plain message.
 
     Sends If-None-Match/If-Modified-Since when given; a 304 yields ``not_modified=True``. ``file:`` URLs are
-    read from disk only when ``guard.allow_files``. A caller-supplied ``client`` is used as is (the guard then
-    checks each hop before the request, but cannot pin the connection to the vetted address).
+    read from disk only when ``guard.allow_files``. ``client``: none (a client of its own, closed after), a
+    :class:`Fetcher` (its kept connections, pinned per vetted address), or an httpx client used as is (the
+    guard then checks each hop before the request, but cannot pin the connection to the vetted address).
     """
     deadline = time.monotonic() + limits.total_timeout
     url = url.strip()
     guard.check_url(url)
     if urlsplit(url).scheme.lower() == "file":
         return _fetch_file(url, limits)
+    if isinstance(client, Fetcher):
+        _CURRENT.deadline = deadline
+        try:
+            return _fetch_http(client, url, etag, last_modified, limits, guard, deadline)
+        finally:
+            del _CURRENT.deadline
     own = client is None
-    active = _make_client(limits, guard, deadline) if client is None else client
+    active = _make_client(limits.user_agent, _GuardedBackend(guard, lambda: deadline)) if client is None \
+        else client
     try:
         return _fetch_http(active, url, etag, last_modified, limits, guard, deadline)
     finally:
         if own:
             active.close()
+
+
+@contextmanager
+def _hop_client(client: httpx.Client | Fetcher, url: str, guard: AddressGuard) -> Iterator[httpx.Client]:
+    """The client for one hop: a Fetcher's client for the host's addresses as vetted now, else ``client``."""
+    if not isinstance(client, Fetcher):
+        yield client
+        return
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".").lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    with client.client(scheme, host, port, guard.resolve_host(host, port)) as active:
+        yield active
 
 
 def _fetch_file(url: str, limits: FetchLimits) -> FetchResult:
@@ -307,7 +439,7 @@ def _fetch_file(url: str, limits: FetchLimits) -> FetchResult:
     return FetchResult(url=url, status=200, body=body, headers=headers)
 
 
-def _fetch_http(client: httpx.Client, url: str, etag: str | None, last_modified: str | None,
+def _fetch_http(client: httpx.Client | Fetcher, url: str, etag: str | None, last_modified: str | None,
                 limits: FetchLimits, guard: AddressGuard, deadline: float) -> FetchResult:
     headers = {"User-Agent": limits.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
     if etag:
@@ -330,33 +462,34 @@ def _fetch_http(client: httpx.Client, url: str, etag: str | None, last_modified:
                                 write=min(limits.read_timeout, remaining),
                                 pool=min(limits.connect_timeout, remaining))
         host = urlsplit(current).hostname or current
-        try:
-            request = client.build_request("GET", current, headers=headers, timeout=timeout)
-            response = client.send(request, stream=True, follow_redirects=False)
-        except MonitorError:
-            raise
-        except Exception as exc:
-            raise _network_error(exc, host, limits, deadline) from None
-        try:
-            status = response.status_code
-            if status in _REDIRECTS and response.headers.get("location"):
-                if hops >= limits.max_redirects:
-                    raise FetchError(f"too many redirects (more than {limits.max_redirects})", status=status)
-                hops += 1
-                all_permanent = all_permanent and status in _PERMANENT
-                try:
-                    current = urljoin(current, response.headers["location"].strip())
-                except ValueError:
-                    raise FetchError("redirect to an invalid URL", status=status) from None
-                continue
-            return _finish(response, current, etag, last_modified, limits, deadline,
-                           permanent_url=current if hops and all_permanent else None)
-        except MonitorError:
-            raise
-        except Exception as exc:
-            raise _network_error(exc, host, limits, deadline) from None
-        finally:
-            response.close()
+        with _hop_client(client, current, guard) as active:
+            try:
+                request = active.build_request("GET", current, headers=headers, timeout=timeout)
+                response = active.send(request, stream=True, follow_redirects=False)
+            except MonitorError:
+                raise
+            except Exception as exc:
+                raise _network_error(exc, host, limits, deadline) from None
+            try:
+                status = response.status_code
+                if status in _REDIRECTS and response.headers.get("location"):
+                    if hops >= limits.max_redirects:
+                        raise FetchError(f"too many redirects (more than {limits.max_redirects})", status=status)
+                    hops += 1
+                    all_permanent = all_permanent and status in _PERMANENT
+                    try:
+                        current = urljoin(current, response.headers["location"].strip())
+                    except ValueError:
+                        raise FetchError("redirect to an invalid URL", status=status) from None
+                    continue
+                return _finish(response, current, etag, last_modified, limits, deadline,
+                               permanent_url=current if hops and all_permanent else None)
+            except MonitorError:
+                raise
+            except Exception as exc:
+                raise _network_error(exc, host, limits, deadline) from None
+            finally:
+                response.close()
 
 
 def _finish(response: httpx.Response, url: str, etag: str | None, last_modified: str | None,
