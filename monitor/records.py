@@ -48,6 +48,9 @@ class ParsedItem:
     date_flag: str | None = None
     #: hash of the normalised title + text when there is enough text to identify a story across outlets
     story_key: str | None = None
+    #: :func:`~monitor.collectors.identity.url_key` of ``url`` (computed by the parser, so in its worker
+    #: process); None when there is no URL, or for an item built without it (the store then computes it)
+    url_key: str | None = None
 
 
 @dataclass(frozen=True)
