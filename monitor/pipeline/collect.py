@@ -7,8 +7,8 @@ same unchecked items twice.
 
 Parsing (feedparser, HTML cleaning, language) is pure CPU and holds the GIL, so in a round of at least
 :data:`PARALLEL_PARSE_MIN_FEEDS` feeds on a machine with more than one core it runs in a pool of worker
-processes (one per core, started fresh for the round with ``spawn``): the threads fetch and store, and
-hand each fetched body to :class:`ParsePool`. A parse that raises in a worker raises the same error in
+processes (one per core, started fresh for the round with ``spawn``): the threads fetch and hand each
+fetched body to :class:`ParsePool`, then the parsed feed to the round's :class:`BatchWriter`. A parse that raises in a worker raises the same error in
 the thread; a broken pool (a worker killed) falls back to parsing in the thread.
 """
 
@@ -18,21 +18,24 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select
-
 from monitor.collectors.feeds import parse_feed, prepare_worker
+from monitor.collectors.http import Fetcher
+from monitor.errors import MonitorError
 from monitor.pipeline.process import CheckResult, process_new_items
-from monitor.pipeline.refresh import HostLimiter, RefreshResult, due_feed_ids, host_limiter, refresh_feed
+from monitor.pipeline.refresh import (HostLimiter, RefreshResult, due_feed_ids, fetch_feed, host_limiter,
+                                      load_states, store_batch)
+from monitor.pipeline.writer import BatchWriter
 from monitor.records import ParsedFeed
 from monitor.runtime import Runtime
-from monitor.storage.tables import Feed, utcnow
+from monitor.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,10 @@ def collect_round(runtime: Runtime, feed_ids: Sequence[int] | None = None, now: 
                   processes: int | None = None) -> list[RefreshResult]:
     """Refresh the given feeds (default: every due feed); results come back in the order given.
 
+    The feeds' states are read in one query; a bounded thread pool fetches through one
+    :class:`~monitor.collectors.http.Fetcher` (connections kept per host and vetted address) and hands bodies
+    to the parse processes, and one :class:`BatchWriter` thread stores the fetched feeds, several per
+    transaction.
     ``processes``: parse worker processes (default :func:`parse_processes`; 0 parses in the threads)."""
     now = now or utcnow()
     if feed_ids is None:
@@ -123,21 +130,26 @@ def collect_round(runtime: Runtime, feed_ids: Sequence[int] | None = None, now: 
             feed_ids = due_feed_ids(session, now)
     if not feed_ids:
         return []
-    with runtime.factory() as session:
-        urls: dict[int, str] = {}
-        for start in range(0, len(feed_ids), 1000):
-            chunk = list(feed_ids[start:start + 1000])
-            urls.update((fid, url) for fid, url in session.execute(select(Feed.id, Feed.url)
-                                                                    .where(Feed.id.in_(chunk))))
-    order = interleave_by_host([(fid, urls.get(fid, "")) for fid in feed_ids])
-    limiter = limiter or host_limiter(runtime.settings.host_concurrency)
-    size = max(1, min(workers or runtime.settings.fetch_workers, len(order)))
+    factory, settings = runtime.factory, runtime.settings
+    states = load_states(factory, feed_ids, now)
+    order = interleave_by_host([(fid, states[fid].url if fid in states else "") for fid in feed_ids])
+    limiter = limiter or host_limiter(settings.host_concurrency)
+    size = max(1, min(workers or settings.fetch_workers, len(order)))
+
+    def fetch_one(feed_id: int, parse: ParsePool | None, writer: BatchWriter) -> Future[RefreshResult]:
+        started = time.monotonic()
+        state = states.get(feed_id)
+        if state is None:
+            raise MonitorError(f"feed {feed_id} does not exist")
+        return writer.submit(fetch_feed(factory, settings, feed_id, state, now, started, limiter=limiter,
+                                        parse=parse, client=fetcher))
+
     with _parser(parse_processes(len(order)) if processes is None else processes) as parse, \
+            Fetcher(settings.user_agent) as fetcher, \
+            BatchWriter(lambda batch: store_batch(factory, settings, batch)) as writer, \
             ThreadPoolExecutor(max_workers=size, thread_name_prefix="fetch") as pool:
-        results = dict(zip(order, pool.map(
-            lambda fid: refresh_feed(runtime.factory, runtime.settings, fid, now, limiter=limiter, parse=parse),
-            order)))
-    return [results[fid] for fid in feed_ids]
+        stored = dict(zip(order, pool.map(lambda fid: fetch_one(fid, parse, writer), order)))
+    return [stored[fid].result() for fid in feed_ids]
 
 
 def check_round(runtime: Runtime, now: datetime | None = None) -> CheckResult:

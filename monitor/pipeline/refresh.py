@@ -2,7 +2,10 @@
 
 The network fetch happens outside any database transaction; the items of one fetch are then stored in a
 single transaction together with the feed's new state and its :class:`FeedRun` record, so an interrupted
-round never leaves half a feed behind, and one broken feed never touches the others.
+round never leaves half a feed behind, and one broken feed never touches the others. The two halves are
+public for :func:`~monitor.pipeline.collect.collect_round`: :func:`fetch_feed` (network and parse) and
+:func:`store_batch`, which stores several fetched feeds in one transaction (whole feeds still commit or
+roll back together; a failed batch is stored again feed by feed).
 
 Politeness: at most :data:`PER_HOST_LIMIT` fetches run at once per host (a process-wide
 :class:`HostLimiter`), validators (ETag/Last-Modified) are sent, except that a feed whose last full (200)
@@ -35,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.collectors.feeds import parse_feed
 from monitor.collectors.guard import AddressGuard
-from monitor.collectors.http import FetchLimits, fetch
+from monitor.collectors.http import FetchLimits, Fetcher, fetch
 from monitor.collectors.identity import url_key
 from monitor.config import Settings
 from monitor.errors import FetchError, MonitorError
@@ -143,7 +146,9 @@ def due_feed_ids(session: Session, now: datetime) -> list[int]:
 
 
 @dataclass(frozen=True)
-class _FeedState:
+class FeedState:
+    """What a refresh needs to know about a feed before fetching it (read once, outside any write)."""
+
     url: str
     name: str
     etag: str | None
@@ -153,17 +158,44 @@ class _FeedState:
     conditional: bool
 
 
-def _load_state(factory: sessionmaker[Session], feed_id: int, now: datetime) -> _FeedState:
+def load_states(factory: sessionmaker[Session], feed_ids: Sequence[int], now: datetime) -> dict[int, FeedState]:
+    """The :class:`FeedState` of each existing feed among ``feed_ids``, in one query per 500 feeds."""
     last_full = select(func.max(FeedRun.started_at)).where(
         FeedRun.feed_id == Feed.id, FeedRun.http_status == 200).scalar_subquery()
-    with factory() as session:  # one round trip, plain columns (no ORM object to build)
-        row = session.execute(select(Feed.url, Feed.name, Feed.etag, Feed.last_modified, Feed.body_hash,
-                                     Feed.full_text, last_full).where(Feed.id == feed_id)).first()
-    if row is None:
+    query = select(Feed.id, Feed.url, Feed.name, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.full_text,
+                   last_full)
+    states: dict[int, FeedState] = {}
+    with factory() as session:  # plain columns (no ORM object to build)
+        for start in range(0, len(feed_ids), _IN_CHUNK):
+            chunk = list(feed_ids[start:start + _IN_CHUNK])
+            for fid, url, name, etag, modified, body_hash, full_text, last in session.execute(
+                    query.where(Feed.id.in_(chunk))):
+                conditional = last is not None and now - last < UNCONDITIONAL_AFTER
+                states[fid] = FeedState(url, name, etag, modified, body_hash, bool(full_text), conditional)
+    return states
+
+
+def _load_state(factory: sessionmaker[Session], feed_id: int, now: datetime) -> FeedState:
+    state = load_states(factory, [feed_id], now).get(feed_id)
+    if state is None:
         raise MonitorError(f"feed {feed_id} does not exist")
-    url, name, etag, last_modified, body_hash, full_text, last = row
-    conditional = last is not None and now - last < UNCONDITIONAL_AFTER
-    return _FeedState(url, name, etag, last_modified, body_hash, bool(full_text), conditional)
+    return state
+
+
+@dataclass
+class Fetched:
+    """The network and parse half of one refresh, ready to be stored: a fetch result (with the parsed feed
+    when the body changed) or the error that ended it."""
+
+    feed_id: int
+    state: FeedState
+    now: datetime
+    started: float
+    result: FetchResult | None = None
+    digest: str | None = None
+    parsed: ParsedFeed | None = None
+    error: MonitorError | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def refresh_feed(factory: sessionmaker[Session], settings: Settings, feed_id: int, now: datetime | None = None,
@@ -176,46 +208,89 @@ def refresh_feed(factory: sessionmaker[Session], settings: Settings, feed_id: in
     passes one that runs it in a worker process, so parsing uses every core while threads fetch and store."""
     now = now or utcnow()
     started = time.monotonic()
-    limiter = limiter or host_limiter(settings.host_concurrency)
     state = _load_state(factory, feed_id, now)
+    fetched = fetch_feed(factory, settings, feed_id, state, now, started, client=client, limiter=limiter,
+                         parse=parse)
+    return store_fetched(factory, settings, fetched)
+
+
+def fetch_feed(factory: sessionmaker[Session], settings: Settings, feed_id: int, state: FeedState,
+               now: datetime, started: float, *, client: httpx.Client | Fetcher | None = None,
+               limiter: HostLimiter | None = None, parse: ParseFunction | None = None) -> Fetched:
+    """Fetch (conditional GET, per-host limit) and parse one feed; never raises for feed problems.
+
+    ``client``: an httpx client used as is, or a :class:`~monitor.collectors.http.Fetcher` (connections
+    kept per host and vetted address across the fetches of a round)."""
+    limiter = limiter or host_limiter(settings.host_concurrency)
     etag, last_modified = (state.etag, state.last_modified) if state.conditional else (None, None)
-    extra_warnings: list[str] = []
+    fetched = Fetched(feed_id, state, now, started)
     try:
         with limiter.hold(state.url):
             result = fetch(state.url, etag=etag, last_modified=last_modified, limits=fetch_limits(settings),
                            guard=fetch_guard(settings), client=client)
-        digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.body_hash
-        parsed = None
-        if not result.not_modified and digest != state.body_hash:
+        fetched.result = result
+        fetched.digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.body_hash
+        if not result.not_modified and fetched.digest != state.body_hash:
             parsed = (parse or parse_feed)(result.body, result.headers, result.url)
             if state.full_text and parsed.items:
-                parsed = _with_full_text(factory, settings, feed_id, parsed, extra_warnings, limiter, client)
+                parsed = _with_full_text(factory, settings, feed_id, parsed, fetched.warnings, limiter, client)
+            fetched.parsed = parsed
     except MonitorError as exc:
-        return _record_failure(factory, settings, feed_id, state.name, exc, now, started)
+        fetched.error = exc
     except Exception as exc:  # a bug or an unexpected library error must not stop the round
         log.exception("unexpected error refreshing feed %s", feed_id)
-        return _record_failure(factory, settings, feed_id, state.name, MonitorError(f"internal error: {exc}"),
-                               now, started)
+        fetched.error = MonitorError(f"internal error: {exc}")
+    return fetched
+
+
+def store_fetched(factory: sessionmaker[Session], settings: Settings, fetched: Fetched) -> RefreshResult:
+    """Store one fetched feed in its own transaction (re-run on a uniqueness conflict); never raises."""
+    feed_id, name = fetched.feed_id, fetched.state.name
+    if fetched.error is not None:
+        return _record_failure(factory, settings, fetched, fetched.error)
     for attempt in range(1, _STORE_ATTEMPTS + 1):
         try:
-            return _store(factory, settings, feed_id, state.name, result, digest, parsed, now, started,
-                          extra_warnings)
+            with _writer(factory), transaction(factory) as session:
+                return _apply_success(session, settings, fetched)
         except IntegrityError:
             # another feed stored the same story (URL) at the same moment: run again, it becomes a sighting
             if attempt == _STORE_ATTEMPTS:
                 log.exception("feed %s: storing failed %d times on a uniqueness conflict", feed_id, attempt)
-                return _record_failure(factory, settings, feed_id, state.name, MonitorError(
-                    "items could not be stored (conflicting concurrent update); will retry"), now, started)
+                return _record_failure(factory, settings, fetched, MonitorError(
+                    "items could not be stored (conflicting concurrent update); will retry"))
         except Exception as exc:
             log.exception("feed %s: storing failed", feed_id)
             try:
-                return _record_failure(factory, settings, feed_id, state.name,
-                                       MonitorError(f"items could not be stored: {type(exc).__name__}"),
-                                       now, started)
+                return _record_failure(factory, settings, fetched,
+                                       MonitorError(f"items could not be stored: {type(exc).__name__}"))
             except Exception:  # the database itself is gone: report, do not break the round
-                return RefreshResult(feed_id, state.name, error=f"database error: {type(exc).__name__}",
+                return RefreshResult(feed_id, name, error=f"database error: {type(exc).__name__}",
                                      run_status="error")
     raise AssertionError("unreachable")
+
+
+def store_batch(factory: sessionmaker[Session], settings: Settings, batch: Sequence[Fetched]) -> list[RefreshResult]:
+    """Store several fetched feeds in ONE transaction (each feed's items, state and run record together, so
+    a crash loses or keeps whole feeds); on any error it is rolled back and each feed is stored on its own
+    by :func:`store_fetched`. Never raises."""
+    if len(batch) == 1:
+        return [store_fetched(factory, settings, batch[0])]
+    try:
+        with _writer(factory), transaction(factory) as session:
+            ids = sorted({f.feed_id for f in batch})
+            loaded: list[Feed] = []  # held: the session's identity map keeps objects only weakly
+            for start in range(0, len(ids), _IN_CHUNK):  # one query; session.get then finds them loaded
+                loaded += session.scalars(select(Feed).where(Feed.id.in_(ids[start:start + _IN_CHUNK])))
+            results = [_apply_failure(session, settings, f, f.error) if f.error is not None
+                       else _apply_success(session, settings, f) for f in batch]
+    except Exception as exc:
+        log.info("a batch of %d feeds could not be stored together (%s); storing them one by one",
+                 len(batch), type(exc).__name__)
+        return [store_fetched(factory, settings, f) for f in batch]
+    for fetched, result in zip(batch, results):
+        if fetched.error is not None:
+            log.warning("feed %s (%s): %s", fetched.feed_id, result.feed_name, fetched.error)
+    return results
 
 
 _SQLITE_LOCKS: dict[str, threading.Lock] = {}
@@ -241,68 +316,74 @@ def _elapsed_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
 
-def _record_failure(factory: sessionmaker[Session], settings: Settings, feed_id: int, name: str,
-                    exc: MonitorError, now: datetime, started: float) -> RefreshResult:
-    status = getattr(exc, "status", None)
+def _record_failure(factory: sessionmaker[Session], settings: Settings, fetched: Fetched,
+                    exc: MonitorError) -> RefreshResult:
     with _writer(factory), transaction(factory) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None:
-            return RefreshResult(feed_id, name, error=str(exc), status=status, run_status="error")
-        feed.error_count = (feed.error_count or 0) + 1
-        feed.last_error = str(exc)
-        feed.last_error_at = now
-        feed.last_fetched_at = now
-        feed.last_status = status
-        feed.next_fetch_at = next_after_error(now, feed.error_count, feed.interval_minutes,
-                                              settings.feed_max_backoff, getattr(exc, "retry_after", None))
-        if isinstance(exc, FetchError) and exc.permanent:
-            feed.enabled = False
-            feed.disabled_reason = str(exc)
-        elif feed.error_count >= settings.feed_disable_after:
-            feed.enabled = False
-            feed.disabled_reason = f"disabled after {feed.error_count} failures in a row; last: {exc}"
-        session.add(FeedRun(feed_id=feed_id, started_at=now, duration_ms=_elapsed_ms(started), status="error",
-                            http_status=status, new=0, updated=0, error=str(exc)))
-    log.warning("feed %s (%s): %s", feed_id, name, exc)
+        result = _apply_failure(session, settings, fetched, exc)
+    log.warning("feed %s (%s): %s", fetched.feed_id, result.feed_name, exc)
+    return result
+
+
+def _apply_failure(session: Session, settings: Settings, fetched: Fetched, exc: MonitorError) -> RefreshResult:
+    feed_id, name, now = fetched.feed_id, fetched.state.name, fetched.now
+    status = getattr(exc, "status", None)
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        return RefreshResult(feed_id, name, error=str(exc), status=status, run_status="error")
+    feed.error_count = (feed.error_count or 0) + 1
+    feed.last_error = str(exc)
+    feed.last_error_at = now
+    feed.last_fetched_at = now
+    feed.last_status = status
+    feed.next_fetch_at = next_after_error(now, feed.error_count, feed.interval_minutes,
+                                          settings.feed_max_backoff, getattr(exc, "retry_after", None))
+    if isinstance(exc, FetchError) and exc.permanent:
+        feed.enabled = False
+        feed.disabled_reason = str(exc)
+    elif feed.error_count >= settings.feed_disable_after:
+        feed.enabled = False
+        feed.disabled_reason = f"disabled after {feed.error_count} failures in a row; last: {exc}"
+    session.add(FeedRun(feed_id=feed_id, started_at=now, duration_ms=_elapsed_ms(fetched.started), status="error",
+                        http_status=status, new=0, updated=0, error=str(exc)))
     return RefreshResult(feed_id, name, error=str(exc), status=status, run_status="error")
 
 
-def _store(factory: sessionmaker[Session], settings: Settings, feed_id: int, name: str, result: FetchResult,
-           digest: str | None, parsed: ParsedFeed | None, now: datetime, started: float,
-           extra_warnings: Sequence[str]) -> RefreshResult:
+def _apply_success(session: Session, settings: Settings, fetched: Fetched) -> RefreshResult:
+    feed_id, name, now, parsed, result = fetched.feed_id, fetched.state.name, fetched.now, fetched.parsed, \
+        fetched.result
+    assert result is not None
     counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0, "sightings": 0}
-    with _writer(factory), transaction(factory) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None:  # removed while we were fetching
-            return RefreshResult(feed_id, name, error="feed was removed during the fetch", run_status="error")
-        if parsed is not None:
-            counts = _store_items(session, feed, parsed.items, now)
-            feed.warnings = [*parsed.warnings, *extra_warnings] or None
-            if parsed.title and feed.name == _default_name(feed.url):
-                feed.name = parsed.title[:255]
-        if result.permanent_url and result.permanent_url != feed.url:
-            taken = session.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
-            if taken is None:
-                feed.url = result.permanent_url
-        feed.etag = result.etag or (feed.etag if result.not_modified else None)
-        feed.last_modified = result.last_modified or (feed.last_modified if result.not_modified else None)
-        feed.body_hash = digest
-        feed.last_status = result.status
-        feed.last_fetched_at = now
-        feed.last_success_at = now
-        feed.error_count = 0
-        feed.last_error = None
-        feed.next_fetch_at = next_after_success(now, feed.interval_minutes, result.max_age)
-        if parsed is None:
-            run_status = "not_modified"
-        else:
-            run_status = "warning" if feed.warnings else "ok"
-        warnings = tuple(feed.warnings or ()) if parsed is not None else ()
-        session.add(FeedRun(feed_id=feed_id, started_at=now, duration_ms=_elapsed_ms(started), status=run_status,
-                            http_status=result.status, new=counts["new"], updated=counts["updated"],
-                            error="; ".join(warnings)[:2000] or None))
-        name = feed.name
-    return RefreshResult(feed_id, name, status=result.status, run_status=run_status, warnings=warnings, **counts)
+    feed = session.get(Feed, feed_id)
+    if feed is None:  # removed while we were fetching
+        return RefreshResult(feed_id, name, error="feed was removed during the fetch", run_status="error")
+    if parsed is not None:
+        counts = _store_items(session, feed, parsed.items, now)
+        feed.warnings = [*parsed.warnings, *fetched.warnings] or None
+        if parsed.title and feed.name == _default_name(feed.url):
+            feed.name = parsed.title[:255]
+    if result.permanent_url and result.permanent_url != feed.url:
+        taken = session.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
+        if taken is None:
+            feed.url = result.permanent_url
+    feed.etag = result.etag or (feed.etag if result.not_modified else None)
+    feed.last_modified = result.last_modified or (feed.last_modified if result.not_modified else None)
+    feed.body_hash = fetched.digest
+    feed.last_status = result.status
+    feed.last_fetched_at = now
+    feed.last_success_at = now
+    feed.error_count = 0
+    feed.last_error = None
+    feed.next_fetch_at = next_after_success(now, feed.interval_minutes, result.max_age)
+    if parsed is None:
+        run_status = "not_modified"
+    else:
+        run_status = "warning" if feed.warnings else "ok"
+    warnings = tuple(feed.warnings or ()) if parsed is not None else ()
+    session.add(FeedRun(feed_id=feed_id, started_at=now, duration_ms=_elapsed_ms(fetched.started),
+                        status=run_status, http_status=result.status, new=counts["new"],
+                        updated=counts["updated"], error="; ".join(warnings)[:2000] or None))
+    return RefreshResult(feed_id, feed.name, status=result.status, run_status=run_status, warnings=warnings,
+                         **counts)
 
 
 def _default_name(url: str) -> str:
@@ -329,7 +410,7 @@ def _store_items(session: Session, feed: Feed, items: Sequence[ParsedItem], now:
             select(Item).where(Item.feed_id == feed.id, Item.guid.in_(chunk))))
         sighted.update(session.scalars(select(Sighting.guid).where(Sighting.feed_id == feed.id,
                                                                    Sighting.guid.in_(chunk))))
-    keys = {guid: url_key(p.url) if p.url else None for guid, p in unique.items()}
+    keys = {guid: (p.url_key or url_key(p.url)) if p.url else None for guid, p in unique.items()}
     fresh = [g for g in guids if g not in existing and g not in sighted]
     by_url: dict[str, tuple[int | None, int]] = {}
     by_story: dict[str, tuple[int | None, int]] = {}
@@ -390,8 +471,8 @@ def _store_items(session: Session, feed: Feed, items: Sequence[ParsedItem], now:
         else:
             counts["unchanged"] += 1
     session.flush()
-    if fresh_rows:
-        session.execute(insert(Item), fresh_rows)
+    if fresh_rows:  # Core executemany: the ORM's bulk insert costs more per row, and these are plain rows
+        session.execute(insert(Item.__table__), fresh_rows)
     return counts
 
 
@@ -440,7 +521,7 @@ def _release_from_item(session: Session, item: Item) -> None:
 
 
 def _with_full_text(factory: sessionmaker[Session], settings: Settings, feed_id: int, parsed: ParsedFeed,
-                    warnings: list[str], limiter: HostLimiter, client: httpx.Client | None) -> ParsedFeed:
+                    warnings: list[str], limiter: HostLimiter, client: httpx.Client | Fetcher | None) -> ParsedFeed:
     """Replace the text of the feed's NEW items by the article text of their links (same fetch limits and
     guard as feeds). A failure is a warning; the item keeps the feed's own text. ``content_hash`` stays the
     hash of the feed entry, so an unchanged entry is not seen as edited on the next fetch."""
