@@ -9,17 +9,19 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.utils.validation import check_is_fitted
 
 from .facts import DENIAL_CUES, NEGATION_CUES, Fact, cue_regex, extract_facts, unit_key
+from .lexical import LexicalStanceEncoder
 from .text import normalize, split_sentences, tokenize
 
-__all__ = ["PairFeaturizer", "Mismatch", "fact_mismatches", "cue_hits", "FEATURE_NAMES", "EXTRA_FEATURE_NAMES"]
+__all__ = ["PairFeaturizer", "StanceFeatures", "Mismatch", "fact_mismatches", "cue_hits", "FEATURE_NAMES", "EXTRA_FEATURE_NAMES"]
 
 _NUMERIC = {"quantity", "percent", "money"}
 
@@ -371,3 +373,79 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
                     row += _extra_features(claim, stmt, bs, t3, rel, best_fact, best_lex)
                 out[k] = row
         return out
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def transform_in_chunks(featurizer: PairFeaturizer, X: Sequence[tuple[str, str]], progress: Progress | None = None,
+                        chunks: int = 20) -> np.ndarray:
+    """``featurizer.transform(X)`` in about ``chunks`` slices of pairs sorted by statement (a statement's pairs
+    stay together, so its sentences are vectorised once), reporting ``progress("features", done, total)``."""
+    if progress is None or len(X) < 2 * chunks:
+        return featurizer.transform(X)
+    order = sorted(range(len(X)), key=lambda i: X[i][1])
+    out: np.ndarray | None = None
+    step = -(-len(X) // chunks)
+    for a in range(0, len(X), step):
+        idx = order[a:a + step]
+        part = featurizer.transform([X[i] for i in idx])
+        if out is None:
+            out = np.zeros((len(X), part.shape[1]))
+        out[idx] = part
+        progress("features", min(a + step, len(X)), len(X))
+    return out
+
+
+class StanceFeatures(TransformerMixin, BaseEstimator):
+    """The classifier's input: :class:`PairFeaturizer` columns followed by :class:`LexicalStanceEncoder` ones.
+
+    ``fit_transform`` returns the encoder's cross-fitted probabilities (stacking without leakage);
+    ``vectorize`` is the pair featurizer's, so retrieval uses the same TF-IDF space as the features.
+    """
+
+    def __init__(self, pairs: PairFeaturizer | None = None, lexical: LexicalStanceEncoder | None = None) -> None:
+        self.pairs = pairs
+        self.lexical = lexical
+
+    def __sklearn_tags__(self):  # noqa: D105 - pairs of strings, not a 2-D numeric array
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
+    def _parts(self) -> tuple[PairFeaturizer, LexicalStanceEncoder]:
+        p = clone(self.pairs) if self.pairs is not None else PairFeaturizer(extra=True)
+        lx = clone(self.lexical) if self.lexical is not None else LexicalStanceEncoder()
+        return p, lx
+
+    def fit(self, X: Sequence[tuple[str, str]], y: Sequence[str], groups: Sequence[object] | None = None) -> "StanceFeatures":
+        self.pairs_, self.lexical_ = self._parts()
+        self.pairs_.fit(X)
+        self.lexical_.fit(X, y)
+        self.n_features_out_ = len(self.get_feature_names_out())
+        return self
+
+    def fit_transform(self, X: Sequence[tuple[str, str]], y: Sequence[str] | None = None,
+                      groups: Sequence[object] | None = None, progress: Progress | None = None) -> np.ndarray:
+        """Fit both parts; the lexical columns are cross-fitted. ``progress(stage, done, total)`` is told
+        about each chunk of pairs featurised and each fold fitted."""
+        self.pairs_, self.lexical_ = self._parts()
+        dense = transform_in_chunks(self.pairs_.fit(X), X, progress)
+        lex = self.lexical_.fit_transform(X, y, groups=groups, progress=progress)
+        self.n_features_out_ = dense.shape[1] + lex.shape[1]
+        return np.hstack([dense, lex])
+
+    def transform(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
+        check_is_fitted(self, "lexical_")
+        return np.hstack([self.pairs_.transform(X), self.lexical_.transform(X)])
+
+    def vectorize(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """L2-normalised (word, char) TF-IDF rows (see :meth:`PairFeaturizer.vectorize`)."""
+        check_is_fitted(self, "pairs_")
+        return self.pairs_.vectorize(texts)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        check_is_fitted(self, "lexical_")
+        return np.concatenate([self.pairs_.get_feature_names_out(), self.lexical_.get_feature_names_out()])

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .features import PairFeaturizer, cue_hits, fact_mismatches
+from .features import PairFeaturizer, StanceFeatures, cue_hits, fact_mismatches
 from .text import normalize
 
 #: Below this many pairs, prediction runs on one OpenMP thread.
@@ -27,6 +27,9 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "artifacts" / "stance.sko
 # Every non-default type that may appear in a stance artifact. Anything else is refused.
 TRUSTED_TYPES: tuple[str, ...] = (
     "models.features.PairFeaturizer",
+    "models.features.StanceFeatures",
+    "models.lexical.LexicalStanceEncoder",
+    "sklearn.feature_extraction.text.CountVectorizer",
     "models.decision.ReweightedClassifier",
     "sklearn.pipeline.Pipeline",
     "sklearn.feature_extraction.text.TfidfTransformer",
@@ -144,7 +147,8 @@ class StanceModel:
         self._order = np.array([classes.index(lbl) for lbl in LABELS])
 
     @property
-    def featurizer(self) -> PairFeaturizer:
+    def featurizer(self) -> "PairFeaturizer | StanceFeatures":
+        """The features step (``vectorize`` gives the TF-IDF space used for retrieval)."""
         return self.pipeline.steps[0][1]
 
     def predict_proba_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:

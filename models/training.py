@@ -24,9 +24,11 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 
 from .decision import ReweightedClassifier, fit_class_weights
-from .features import PairFeaturizer
+from .features import PairFeaturizer, Progress, StanceFeatures, transform_in_chunks
+from .lexical import LexicalStanceEncoder
 from .model import DEFAULT_MODEL_PATH, LABELS, StanceModel, save_model
 from .synthetic import english_template_pairs, numeric_sentences, perturb_sentences, vietnamese_pairs
+from .text import normalize
 
 __all__ = ["train", "load_fnc", "load_sick", "fnc_score", "evaluate", "flag_metrics", "FNC_MAP", "DEFAULT_ARTIFACT"]
 
@@ -90,10 +92,14 @@ def evaluate(gold: Sequence[str], pred: Sequence[str]) -> dict[str, object]:
     }
 
 
-def build_pipeline(seed: int = 0, extra_features: bool = True) -> Pipeline:
+def build_pipeline(seed: int = 0, extra_features: bool = True, lexical: bool = True) -> Pipeline:
+    """Features -> class-weighted gradient boosting. With ``lexical`` the features end with the cross-fitted
+    probabilities of a word-level logistic regression (:class:`LexicalStanceEncoder`, stacking)."""
     clf = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1, max_leaf_nodes=31,
                                          l2_regularization=1.0, early_stopping=False, random_state=seed)
-    return Pipeline([("features", PairFeaturizer(extra=extra_features)), ("clf", clf)])
+    pairs = PairFeaturizer(extra=extra_features)
+    features = StanceFeatures(pairs, LexicalStanceEncoder(random_state=seed)) if lexical else pairs
+    return Pipeline([("features", features), ("clf", clf)])
 
 
 def _synthetic(bodies: dict[int, str], ids: set[int], n_sent: int, n_vi: int, rng: random.Random,
@@ -105,6 +111,24 @@ def _synthetic(bodies: dict[int, str], ids: set[int], n_sent: int, n_vi: int, rn
             + english_template_pairs(n_vi * 2 // 3, rng, p_context))
 
 
+def _fit_boosting(hgb: HistGradientBoostingClassifier, F: np.ndarray, y: Sequence[str], w: np.ndarray,
+                  progress: Progress | None, steps: int = 10) -> HistGradientBoostingClassifier:
+    """Fit ``hgb``; with ``progress``, grow its trees in ``steps`` warm-started slices (the same model as one
+    fit: no early stopping, no subsampling) and report ``progress("classifier", trees, max_iter)``."""
+    if progress is None:
+        return hgb.fit(F, y, sample_weight=w)
+    total = hgb.max_iter
+    hgb.set_params(warm_start=True)
+    try:
+        for k in range(1, steps + 1):
+            hgb.set_params(max_iter=max(1, round(total * k / steps)))
+            hgb.fit(F, y, sample_weight=w)
+            progress("classifier", int(hgb.n_iter_), total)
+    finally:
+        hgb.set_params(warm_start=False, max_iter=total)
+    return hgb
+
+
 def _weights(y: Sequence[str], power: float) -> np.ndarray:
     labels, counts = np.unique(y, return_counts=True)
     w = {lbl: (len(y) / (len(labels) * c)) ** power for lbl, c in zip(labels, counts)}
@@ -114,9 +138,13 @@ def _weights(y: Sequence[str], power: float) -> np.ndarray:
 def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: float = 0.5,
           n_synth_sentences: int = 3000, n_vi: int = 1500, use_sick: bool = True, p_context: float = 0.5,
           extra_features: bool = True, decision_rule: str = "argmax", n_folds: int = 5,
-          fnc_weight: float = 1.0) -> dict:
+          fnc_weight: float = 1.0, lexical: bool = True, progress: Progress | None = None) -> dict:
     """Train on FNC-1 training-split bodies + SICK_train + synthetic pairs, evaluate on the FNC-1
-    hold-out split / synthetic dev / SICK_trial, save the model and its card. Returns the metrics."""
+    hold-out split / synthetic dev / SICK_trial, save the model and its card. Returns the metrics.
+
+    ``progress(stage, done, total)`` is called as each stage advances ("data", "features", "word model",
+    "classifier", "evaluate"); ``monitor train`` draws it as progress bars."""
+    say: Progress = progress or (lambda stage, done, total: None)
     t0 = time.time()
     data_dir = Path(data_dir)
     rng = random.Random(seed)
@@ -131,9 +159,17 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     X += [(c, s) for c, s, _ in sick_tr]
     y += [lbl for *_, lbl in sick_tr]
     print(f"[train] {len(X)} pairs (fnc {len(fnc['train'])}, synthetic {len(synth_tr)}, sick {len(sick_tr)})", file=sys.stderr)
-    pipe = build_pipeline(seed, extra_features)
+    say("data", 1, 1)
+    pipe = build_pipeline(seed, extra_features, lexical)
     feat, hgb = pipe.steps[0][1], pipe.steps[1][1]
-    F = feat.fit(X).transform(X)
+    if lexical:
+        # cross-fitting folds: whole FNC-1 bodies (as the hold-out split is made); other pairs grouped by their
+        # statement, so the perturbations of one sentence (synthetic) or one SICK sentence stay in one fold
+        groups = ([f"body:{b}" for _, b, _ in fnc["train"]]
+                  + [f"statement:{normalize(s)}" for _, s in X[len(fnc["train"]):]])
+        F = feat.fit_transform(X, y, groups=groups, progress=progress)
+    else:
+        F = transform_in_chunks(feat.fit(X), X, progress)
     print(f"[train] featurised in {time.time() - t0:.0f}s", file=sys.stderr)
     rule: dict[str, object] = {"kind": "argmax"}
     if decision_rule == "reweight":
@@ -170,7 +206,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
                              f"[0.25, 16], unrelated fixed at 1)",
                 "out_of_fold_before": val_before, "out_of_fold_after": val_after}
         print(f"[train] class weights {rule['weights']}", file=sys.stderr)
-    hgb.fit(F, y, sample_weight=_weights(y, class_weight_power))
+    _fit_boosting(hgb, F, y, _weights(y, class_weight_power), progress)
     if decision_rule == "reweight":
         wmap = rule["weights"]
         pipe = Pipeline([("features", feat),
@@ -187,14 +223,17 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     ho_pairs = [(h, bodies[b]) for h, b, _ in fnc["hold_out"]]
     ho_gold = [lbl for *_, lbl in fnc["hold_out"]]
     m_ho, p_ho = _eval(ho_pairs, ho_gold)
+    say("evaluate", 1, 3)
     m_ho.update(flag_metrics(ho_gold, p_ho))
     onehot = np.array([[g == lbl for lbl in LABELS] for g in ho_gold], dtype=float)
     m_ho["brier"] = round(float(np.mean(np.sum((p_ho - onehot) ** 2, axis=1))), 4)
     m_ho["ece_top"] = round(_ece(p_ho, onehot), 4)
     synth_dev = _synthetic(bodies, fnc["hold_out_ids"], 800, 400, random.Random(seed + 1), p_context)
     m_syn, _ = _eval([(c, s) for c, s, _ in synth_dev], [lbl for *_, lbl in synth_dev])
+    say("evaluate", 2, 3)
     sick_dev = load_sick(data_dir / "sick" / "SICK_trial.txt")
     m_sick, _ = _eval([(c, s) for c, s, _ in sick_dev], [lbl for *_, lbl in sick_dev])
+    say("evaluate", 3, 3)
     metrics = {
         "fnc1_hold_out": m_ho,
         "synthetic_dev": {**m_syn, "contradicts_f1": m_syn["f1"]["contradicts"]},
@@ -205,7 +244,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     today = _dt.date.today().isoformat()
     card = {
         "name": "stance",
-        "version": f"stance-{today}-s{seed}" + ("-x2" if extra_features else "")
+        "version": f"stance-{today}-s{seed}" + ("-x2" if extra_features else "") + ("-lex" if lexical else "")
                    + ("-rw" if decision_rule == "reweight" else ""),
         "date": today,
         "sklearn_version": sklearn.__version__,
@@ -216,7 +255,12 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
         "pipeline": "PairFeaturizer (hashed word 1-2g + char_wb 3-5g TF-IDF cosines on the full statement and its "
                     "best-matching sentence, overlap both ways, EN/VI cue words (refuting cues near shared terms), "
                     "negation and fact-consistency features, sentence-vs-sentence length features"
-                    + (", extra=True" if extra_features else "") + ") -> HistGradientBoostingClassifier (class-weighted)"
+                    + (", extra=True" if extra_features else "") + ")"
+                    + (" + LexicalStanceEncoder (4 probabilities of a multinomial logistic regression on the L2-normed "
+                       "term frequencies of claim and statement over a 5,000-word vocabulary plus their TF-IDF cosine, "
+                       "UCLMR-style; cross-fitted in 5 folds of whole FNC-1 bodies for training, fitted on everything "
+                       "for prediction)" if lexical else "")
+                    + " -> HistGradientBoostingClassifier (class-weighted)"
                     + (" -> ReweightedClassifier (per-class probability weights, see decision_rule)"
                        if decision_rule == "reweight" else ""),
         "decision_rule": rule,
@@ -304,13 +348,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--decision-rule", choices=("reweight", "argmax"), default="argmax")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--fnc-weight", type=float, default=1.0)
+    ap.add_argument("--no-lexical", action="store_true",
+                    help="leave out the stacked word-level logistic regression (ablation)")
     a = ap.parse_args(argv)
     if not (a.data / "fnc1").is_dir():
         print(f"training data not found under {a.data}", file=sys.stderr)
         return 2
     train(a.data, a.out, seed=a.seed, class_weight_power=a.class_weight_power, use_sick=not a.no_sick,
           p_context=a.p_context, extra_features=not a.no_extra_features, decision_rule=a.decision_rule,
-          n_folds=a.folds, fnc_weight=a.fnc_weight)
+          n_folds=a.folds, fnc_weight=a.fnc_weight, lexical=not a.no_lexical)
     return 0
 
 
