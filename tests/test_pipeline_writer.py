@@ -126,3 +126,19 @@ def test_a_round_stores_many_feeds_per_transaction(runtime, local_server, make_r
     results = collect_round(runtime, ids, NOW, processes=0)
     assert [r.feed_id for r in results] == ids and all(r.new == 1 for r in results)
     assert sum(batches) == 12
+
+
+def test_big_rounds_freeze_the_objects_that_existed_before_them_and_unfreeze_after(monkeypatch) -> None:
+    import gc
+
+    from monitor.pipeline import collect as collect_module
+
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(gc, "unfreeze", lambda: calls.append("unfreeze"))
+    with collect_module._gc_frozen(1):  # a feed job: nothing to gain
+        pass
+    big = collect_module.PARALLEL_PARSE_MIN_FEEDS
+    with collect_module._gc_frozen(big), collect_module._gc_frozen(big):  # two rounds at once
+        assert calls == ["freeze"]
+    assert calls == ["freeze", "unfreeze"]
