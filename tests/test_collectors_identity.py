@@ -9,7 +9,7 @@ import pytest
 
 from monitor.collectors.feeds import parse_feed
 from monitor.collectors.guard import AddressGuard
-from monitor.collectors.identity import canonical_url, url_key
+from monitor.collectors.identity import canonical_url, key_of_canonical, url_key
 from monitor.collectors.sanitize import clean_html, html_to_text
 from monitor.errors import BlockedURLError, FetchError
 
@@ -40,6 +40,26 @@ def test_canonical_url_resolves_relative_and_keys_dedup() -> None:
     assert url_key("https://EXAMPLE.com/a?utm_source=x&b=1") == url_key("https://example.com/a?b=1#top")
     assert url_key("https://example.com/a") != url_key("https://example.com/b")
     assert len(url_key("not a url")) == 64
+
+
+def test_canonical_urls_are_their_own_canonical_form_so_the_parser_keys_them_without_a_second_pass() -> None:
+    """The parser keys items with ``key_of_canonical(link)``; that is ``url_key(link)`` only because
+    ``canonical_url`` is idempotent. Random compositions of awkward parts (IDNA, IPv6, ports, userinfo, dot
+    segments, escapes valid and not, tracking keys, blank and odd query pairs, controls) must keep it so."""
+    import random
+
+    pieces = ["http://", "HTTPS://", "http://user:pw@", "Ex.AMPLE.org", "b\u00fccher.de", "[::1]", "[2001:DB8::1]",
+              ":80", ":443", ":8080", ".", "/", "//", "/a/../b", "/%7e", "/%zz", "/\u00e4", "/a b", "?", "&",
+              "=", "utm_source=x", "UTM_Medium=y", "a=1", "b=%20", "c=+", "d", "=v", "%26=%3D", "k=v;w", "#frag",
+              "\t", " ", "%", "ref=1", "x=\u00e4", "@", "'", "(", "~", "%2F", "..", "\x00", "%F0%9F", "a=%E2%82"]
+    rng = random.Random(7)
+    for _ in range(20000):
+        raw = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
+        base = rng.choice([None, "http://base.example/dir/page?q=1", "https://[::1]:8443/x/"])
+        link = canonical_url(raw, base)
+        if link is not None:
+            assert canonical_url(link) == link, (raw, base)
+            assert key_of_canonical(link) == url_key(link)
 
 
 # ---------------------------------------------------------------------------------------------- guard

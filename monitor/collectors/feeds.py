@@ -30,7 +30,7 @@ import defusedxml.sax
 import feedparser
 from dateutil import parser as date_parser
 
-from monitor.collectors.identity import canonical_url, url_key
+from monitor.collectors.identity import canonical_url, key_of_canonical
 from monitor.collectors.language import guess_language
 from monitor.collectors.sanitize import clean_html, clean_html_and_text, html_to_text, normalize_text
 from monitor.errors import ParseError
@@ -389,7 +389,8 @@ def _build_items(raw_items: Any, warnings: list[str]) -> list[ParsedItem]:
                                 updated_at=raw["updated_at"], content_hash=content_hash,
                                 language=raw["language"] or guess_language(flat[:4000]),
                                 published_raw=raw.get("published_raw"), date_flag=raw.get("date_flag"),
-                                story_key=story_key, url_key=url_key(link) if link else None))
+                                story_key=story_key,
+                                url_key=key_of_canonical(link) if link else None))
     if empty:
         warnings.append(f"{empty} entr{'y' if empty == 1 else 'ies'} without title, text or link skipped")
     if duplicates:

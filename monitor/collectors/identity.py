@@ -67,5 +67,10 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
 
 def url_key(url: str) -> str:
     """SHA-256 hex of the canonical URL (of the stripped raw string when it has no canonical form)."""
-    key = canonical_url(url) or (url or "").strip()
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key_of_canonical(canonical_url(url) or (url or "").strip())
+
+
+def key_of_canonical(canonical: str) -> str:
+    """``url_key`` of a URL already in canonical form (``canonical_url`` is idempotent: a canonical URL is
+    its own canonical form), without parsing it a second time."""
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
