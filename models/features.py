@@ -294,6 +294,12 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         self.n_char_features = n_char_features
         self.extra = extra
 
+    def __sklearn_tags__(self):  # noqa: D105 - pairs of strings, not a 2-D numeric array
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
     def _names(self) -> list[str]:
         # ``extra`` is absent on artifacts saved before it existed: they keep their original features.
         return list(FEATURE_NAMES) + (EXTRA_FEATURE_NAMES if getattr(self, "extra", False) else [])
@@ -308,6 +314,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
 
     def vectorize(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """L2-normalised (word, char) TF-IDF rows for ``texts`` using the fitted IDF."""
+        check_is_fitted(self, "word_tfidf_")
         w, c = self._hashers()
         texts = [normalize(t) for t in texts]
         return (self.word_tfidf_.transform(w.transform(texts)).tocsr(),
@@ -325,6 +332,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         return np.asarray(self._names(), dtype=object)
 
     def transform(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
+        check_is_fitted(self, "word_tfidf_")
         pairs = [(normalize(c), normalize(s)) for c, s in X]
         n = len(pairs)
         extra = getattr(self, "extra", False)

@@ -73,8 +73,8 @@ class LexicalStanceEncoder(TransformerMixin, BaseEstimator):
         texts = sorted({t for pair in pairs for t in pair})
         self.counts_ = CountVectorizer(max_features=self.max_features, token_pattern=_TOKEN)
         counts = self.counts_.fit_transform(texts)
-        # the words cut by max_features are kept only for introspection and would triple the artifact's size
-        del self.counts_.stop_words_
+        # plain ints: skops would store each numpy int64 of the vocabulary as its own array file
+        self.counts_.vocabulary_ = {w: int(i) for w, i in self.counts_.vocabulary_.items()}
         self.idf_ = TfidfTransformer().fit(counts)
 
     # -- estimator API -------------------------------------------------------

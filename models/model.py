@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "models.features.StanceFeatures",
     "models.lexical.LexicalStanceEncoder",
     "sklearn.feature_extraction.text.CountVectorizer",
-    "models.decision.ReweightedClassifier",
     "sklearn.pipeline.Pipeline",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
@@ -203,9 +203,14 @@ def save_model(model: StanceModel, path: str | Path) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model.pipeline, path)
+    sio.dump(model.pipeline, path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
     card = dict(model.card)
     card.setdefault("version", model.version)
+    write_card(path, card)
+
+
+def write_card(path: str | Path, card: dict) -> None:
+    """Write ``card`` as the model card of the artifact at ``path`` (``<stem>.card.json``)."""
     card_path(path).write_text(json.dumps(card, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
 
 

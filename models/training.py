@@ -8,6 +8,7 @@ import argparse
 import csv
 import datetime as _dt
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -18,15 +19,13 @@ from typing import Sequence
 
 import numpy as np
 import sklearn
-from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 
-from .decision import ReweightedClassifier, fit_class_weights
 from .features import PairFeaturizer, Progress, StanceFeatures, transform_in_chunks
 from .lexical import LexicalStanceEncoder
-from .model import DEFAULT_MODEL_PATH, LABELS, StanceModel, save_model
+from .model import DEFAULT_MODEL_PATH, LABELS, StanceModel, save_model, write_card
 from .synthetic import english_template_pairs, numeric_sentences, perturb_sentences, vietnamese_pairs
 from .text import normalize
 
@@ -111,6 +110,25 @@ def _synthetic(bodies: dict[int, str], ids: set[int], n_sent: int, n_vi: int, rn
             + english_template_pairs(n_vi * 2 // 3, rng, p_context))
 
 
+def _data_hashes(data_dir: Path, use_sick: bool) -> dict[str, str]:
+    """SHA-256 of every data file the training read, keyed by its path under ``data_dir``."""
+    names = ["fnc1/train_bodies.csv.gz", "fnc1/train_stances.csv.gz", "fnc1/splits/training_ids.txt",
+             "fnc1/splits/hold_out_ids.txt", "sick/SICK_trial.txt"] + (["sick/SICK_train.txt"] if use_sick else [])
+    return {n: hashlib.sha256((Path(data_dir) / n).read_bytes()).hexdigest() for n in names}
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("scikit-learn", "numpy", "scipy", "skops"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - all are dependencies
+            pass
+    return out
+
+
 def _fit_boosting(hgb: HistGradientBoostingClassifier, F: np.ndarray, y: Sequence[str], w: np.ndarray,
                   progress: Progress | None, steps: int = 10) -> HistGradientBoostingClassifier:
     """Fit ``hgb``; with ``progress``, grow its trees in ``steps`` warm-started slices (the same model as one
@@ -137,18 +155,25 @@ def _weights(y: Sequence[str], power: float) -> np.ndarray:
 
 def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: float = 0.5,
           n_synth_sentences: int = 3000, n_vi: int = 1500, use_sick: bool = True, p_context: float = 0.5,
-          extra_features: bool = True, decision_rule: str = "argmax", n_folds: int = 5,
-          fnc_weight: float = 1.0, lexical: bool = True, progress: Progress | None = None) -> dict:
+          extra_features: bool = True, lexical: bool = True, progress: Progress | None = None,
+          sample: int | None = None) -> dict:
     """Train on FNC-1 training-split bodies + SICK_train + synthetic pairs, evaluate on the FNC-1
     hold-out split / synthetic dev / SICK_trial, save the model and its card. Returns the metrics.
 
     ``progress(stage, done, total)`` is called as each stage advances ("data", "features", "word model",
-    "classifier", "evaluate"); ``monitor train`` draws it as progress bars."""
+    "classifier", "evaluate"); ``monitor train`` draws it as progress bars. ``sample`` trains and evaluates on
+    a random sample of about that many pairs per source (a quick smoke run; its card says so)."""
     say: Progress = progress or (lambda stage, done, total: None)
     t0 = time.time()
     data_dir = Path(data_dir)
     rng = random.Random(seed)
     fnc = load_fnc(data_dir)
+    if sample:
+        picker = random.Random(seed)
+        for part in ("train", "hold_out"):
+            fnc[part] = picker.sample(fnc[part], min(sample, len(fnc[part])))
+            fnc[f"{part}_ids"] = {b for _, b, _ in fnc[part]}
+        n_synth_sentences, n_vi = min(n_synth_sentences, max(sample // 4, 20)), min(n_vi, max(sample // 8, 10))
     bodies = fnc["bodies"]
     X: list[Pair] = [(h, bodies[b]) for h, b, _ in fnc["train"]]
     y: list[str] = [lbl for _, _, lbl in fnc["train"]]
@@ -156,6 +181,8 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     X += [(c, s) for c, s, _ in synth_tr]
     y += [lbl for *_, lbl in synth_tr]
     sick_tr = load_sick(data_dir / "sick" / "SICK_train.txt") if use_sick else []
+    if sample:
+        sick_tr = random.Random(seed).sample(sick_tr, min(sample, len(sick_tr)))
     X += [(c, s) for c, s, _ in sick_tr]
     y += [lbl for *_, lbl in sick_tr]
     print(f"[train] {len(X)} pairs (fnc {len(fnc['train'])}, synthetic {len(synth_tr)}, sick {len(sick_tr)})", file=sys.stderr)
@@ -171,46 +198,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     else:
         F = transform_in_chunks(feat.fit(X), X, progress)
     print(f"[train] featurised in {time.time() - t0:.0f}s", file=sys.stderr)
-    rule: dict[str, object] = {"kind": "argmax"}
-    if decision_rule == "reweight":
-        # out-of-fold probabilities of the same classifier: folds are whole training-split bodies (never hold-out
-        # ones; synthetic and SICK pairs are spread over the folds); per-class probability weights are then fitted
-        # on the out-of-fold predictions of the FNC-1 training pairs
-        n_fnc = len(fnc["train"])
-        ids = sorted({b for _, b, _ in fnc["train"]})
-        frs = np.random.RandomState(seed + 1)
-        fold_of = dict(zip(ids, frs.randint(0, n_folds, len(ids)).tolist()))
-        fold = np.array([fold_of[b] for _, b, _ in fnc["train"]] + frs.randint(0, n_folds, len(X) - n_fnc).tolist())
-        ya = np.asarray(y)
-        oof = np.zeros((len(X), len(LABELS)))
-        for k in range(n_folds):
-            tr_k = fold != k
-            part = clone(hgb).fit(F[tr_k], ya[tr_k], sample_weight=_weights(list(ya[tr_k]), class_weight_power))
-            oof[~tr_k] = np.asarray(part.predict_proba(F[~tr_k]))[:, [list(part.classes_).index(lbl) for lbl in LABELS]]
-            print(f"[train] out-of-fold {k + 1}/{n_folds} ({time.time() - t0:.0f}s)", file=sys.stderr)
-        pv = oof[:n_fnc]
-        gv = [str(v) for v in ya[:n_fnc]]
-        gi = np.array([LABELS.index(v) for v in gv])
-
-        def _score(pred: np.ndarray) -> float:
-            per = f1_score(gi, pred, labels=list(range(len(LABELS))), average=None, zero_division=0)
-            return float(np.mean(per)) + fnc_weight * fnc_score(gv, [LABELS[i] for i in pred])
-
-        w, _ = fit_class_weights(gi, pv, _score, fixed=LABELS.index("unrelated"))
-        val_before = evaluate(gv, [LABELS[i] for i in pv.argmax(1)])
-        val_after = evaluate(gv, [LABELS[i] for i in (pv * w).argmax(1)])
-        rule = {"kind": "reweight", "weights": {lbl: round(float(v), 4) for lbl, v in zip(LABELS, w)},
-                "fitted_on": f"{n_folds}-fold out-of-fold probabilities (folds = whole training-split bodies, seed "
-                             f"{seed + 1}) of the {n_fnc} FNC-1 training-split pairs; never the hold-out split",
-                "objective": f"macro-F1 + {fnc_weight} * FNC relative score (coordinate search over weights in "
-                             f"[0.25, 16], unrelated fixed at 1)",
-                "out_of_fold_before": val_before, "out_of_fold_after": val_after}
-        print(f"[train] class weights {rule['weights']}", file=sys.stderr)
     _fit_boosting(hgb, F, y, _weights(y, class_weight_power), progress)
-    if decision_rule == "reweight":
-        wmap = rule["weights"]
-        pipe = Pipeline([("features", feat),
-                         ("clf", ReweightedClassifier.from_fitted(hgb, [wmap[str(c)] for c in hgb.classes_]))])
     t_fit = time.time() - t0
     print(f"[train] fitted in {t_fit:.0f}s", file=sys.stderr)
     model = StanceModel(pipe, {})
@@ -228,10 +216,13 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     onehot = np.array([[g == lbl for lbl in LABELS] for g in ho_gold], dtype=float)
     m_ho["brier"] = round(float(np.mean(np.sum((p_ho - onehot) ** 2, axis=1))), 4)
     m_ho["ece_top"] = round(_ece(p_ho, onehot), 4)
-    synth_dev = _synthetic(bodies, fnc["hold_out_ids"], 800, 400, random.Random(seed + 1), p_context)
+    synth_dev = _synthetic(bodies, fnc["hold_out_ids"], min(800, n_synth_sentences), min(400, n_vi),
+                           random.Random(seed + 1), p_context)
     m_syn, _ = _eval([(c, s) for c, s, _ in synth_dev], [lbl for *_, lbl in synth_dev])
     say("evaluate", 2, 3)
     sick_dev = load_sick(data_dir / "sick" / "SICK_trial.txt")
+    if sample:
+        sick_dev = random.Random(seed).sample(sick_dev, min(sample, len(sick_dev)))
     m_sick, _ = _eval([(c, s) for c, s, _ in sick_dev], [lbl for *_, lbl in sick_dev])
     say("evaluate", 3, 3)
     metrics = {
@@ -245,7 +236,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     card = {
         "name": "stance",
         "version": f"stance-{today}-s{seed}" + ("-x2" if extra_features else "") + ("-lex" if lexical else "")
-                   + ("-rw" if decision_rule == "reweight" else ""),
+                   + (f"-sample{sample}" if sample else ""),
         "date": today,
         "sklearn_version": sklearn.__version__,
         "python": sys.version.split()[0],
@@ -258,12 +249,10 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
                     + (", extra=True" if extra_features else "") + ")"
                     + (" + LexicalStanceEncoder (4 probabilities of a multinomial logistic regression on the L2-normed "
                        "term frequencies of claim and statement over a 5,000-word vocabulary plus their TF-IDF cosine, "
-                       "UCLMR-style; cross-fitted in 5 folds of whole FNC-1 bodies for training, fitted on everything "
-                       "for prediction)" if lexical else "")
-                    + " -> HistGradientBoostingClassifier (class-weighted)"
-                    + (" -> ReweightedClassifier (per-class probability weights, see decision_rule)"
-                       if decision_rule == "reweight" else ""),
-        "decision_rule": rule,
+                       "UCLMR-style; cross-fitted for training in 5 folds that keep each FNC-1 body, and each other "
+                       "pair's statement, in one fold; fitted on everything for prediction)" if lexical else "")
+                    + " -> HistGradientBoostingClassifier (class-weighted)",
+        "decision_rule": {"kind": "argmax"},
         "calibration": {
             "method": "none post hoc: the scores are HistGradientBoostingClassifier multinomial (log-loss) "
                       "probabilities, trained with class weights (n / (k * n_class)) ** class_weight_power",
@@ -271,10 +260,6 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
                    "the class-weighted probabilities are already close to calibrated on the FNC-1 hold-out split "
                    "(see metrics.fnc1_hold_out.brier and ece_top, 10-bin top-label ECE); class weighting raises the "
                    "minority 'contradicts' probabilities on purpose, so a flag at 0.5 favours recall",
-            "reweighting": ("the multinomial probabilities are multiplied by decision_rule.weights and renormalised "
-                            "(a prior/cost shift towards the minority classes fitted on out-of-fold predictions "
-                            "of the training split); the label is the argmax and the flag p(contradicts) >= 0.5 of these scores"
-                            if decision_rule == "reweight" else "none"),
             "flag_threshold": 0.5,
             "flag_metrics": "metrics.fnc1_hold_out.contradicts_at_0.5 (precision/recall of p(contradicts) >= 0.5)",
         },
@@ -286,7 +271,13 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
                          f"Vietnamese and English press-release templates; a share p_context={p_context} of claims "
                          f"(every label alike) carries added attribution/venue/time clauses",
             "not_used": "FNC-1 competition test, SICK test, Emergent (overlaps FNC-1)",
+            "files_sha256": _data_hashes(data_dir, use_sick),
         },
+        "parameters": {"seed": seed, "class_weight_power": class_weight_power, "n_synth_sentences": n_synth_sentences,
+                       "n_vi": n_vi, "use_sick": use_sick, "p_context": p_context, "extra_features": extra_features,
+                       "lexical": lexical, "sample": sample, "classifier": {k: v for k, v in hgb.get_params().items()
+                                                          if isinstance(v, (int, float, str, bool, type(None)))}},
+        "libraries": _library_versions(),
         "evaluation": {
             "fnc1_hold_out": "train_stances rows whose Body ID is in splits/hold_out_ids.txt",
             "synthetic_dev": "synthetic pairs built from hold-out bodies + fresh templates (different seed)",
@@ -295,7 +286,6 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
         "metrics": metrics,
         "seed": seed,
         "class_weight_power": class_weight_power,
-        "n_folds": n_folds if decision_rule == "reweight" else None,
     }
     model = StanceModel(pipe, card, card["version"])
     out_path = Path(out_path)
@@ -306,7 +296,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     card["training_time_seconds"] = {"total": round(time.time() - t0, 1), "fit": round(t_fit, 1),
                                      "cpu_count": os.cpu_count(),
                                      "note": "wall-clock on the training machine; shared machines run slower"}
-    save_model(StanceModel(pipe, card, card["version"]), out_path)
+    write_card(out_path, card)
     metrics["artifact_bytes"] = out_path.stat().st_size
     print(json.dumps(metrics, indent=2), file=sys.stderr)
     return metrics
@@ -345,9 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-sick", action="store_true")
     ap.add_argument("--p-context", type=float, default=0.5)
     ap.add_argument("--no-extra-features", action="store_true")
-    ap.add_argument("--decision-rule", choices=("reweight", "argmax"), default="argmax")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--fnc-weight", type=float, default=1.0)
+    ap.add_argument("--sample", type=int, default=None, help="train and evaluate on about N pairs per source (smoke run)")
     ap.add_argument("--no-lexical", action="store_true",
                     help="leave out the stacked word-level logistic regression (ablation)")
     a = ap.parse_args(argv)
@@ -355,8 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"training data not found under {a.data}", file=sys.stderr)
         return 2
     train(a.data, a.out, seed=a.seed, class_weight_power=a.class_weight_power, use_sick=not a.no_sick,
-          p_context=a.p_context, extra_features=not a.no_extra_features, decision_rule=a.decision_rule,
-          n_folds=a.folds, fnc_weight=a.fnc_weight, lexical=not a.no_lexical)
+          p_context=a.p_context, extra_features=not a.no_extra_features, lexical=not a.no_lexical,
+          sample=a.sample)
     return 0
 
 

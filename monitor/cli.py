@@ -617,12 +617,15 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
               default=Path("../shared/data"), show_default=True, help="Folder with fnc1/, sick/, emergent/.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: the bundled model file.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--sample", type=click.IntRange(min=50), default=None,
+              help="Train and evaluate on a random sample of about N pairs per data set (a quick smoke run).")
 @click.option("--with-feedback", is_flag=True,
               help="Retrain with reviewer feedback: register a candidate in the model registry and promote it "
                    "only if it is not worse (default data: MONITOR_TRAINING_DATA_DIR; --out is ignored).")
 @click.pass_context
 @handle_errors
-def train(ctx: click.Context, data_dir: Path, out: Path | None, seed: int, with_feedback: bool) -> None:
+def train(ctx: click.Context, data_dir: Path, out: Path | None, seed: int, sample: int | None,
+          with_feedback: bool) -> None:
     """Train the stance classifier from the public data sets and write the model and its card."""
     if with_feedback:
         from monitor.pipeline.retrain import retrain
@@ -633,8 +636,42 @@ def train(ctx: click.Context, data_dir: Path, out: Path | None, seed: int, with_
         return
     from models.training import DEFAULT_ARTIFACT, train as train_model
 
-    metrics = train_model(data_dir, out or DEFAULT_ARTIFACT, seed=seed)
+    if not (data_dir / "fnc1").is_dir():
+        raise click.ClickException(f"training data not found: {data_dir} has no fnc1/ folder (use --data)")
+    with StageBars() as bars:
+        metrics = train_model(data_dir, out or DEFAULT_ARTIFACT, seed=seed, progress=bars, sample=sample)
     _echo_json(metrics)
+
+
+class StageBars:
+    """Progress bars on stderr for a job reported as ``(stage, done, total)``: one bar per stage, in order."""
+
+    def __init__(self) -> None:
+        self._stage: str | None = None
+        self._bar: Any = None
+        self._done = 0
+
+    def __enter__(self) -> "StageBars":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self._stage:
+            self._close()
+            self._stage, self._done = stage, 0
+            self._bar = click.progressbar(length=max(total, 1), label=f"{stage:<11}", file=sys.stderr,
+                                          show_pos=True, show_eta=True)
+            self._bar.__enter__()
+        if done > self._done:
+            self._bar.update(done - self._done)
+            self._done = done
 
 
 # -- model registry and alerts (issue 6) ------------------------------------------------------------------

@@ -147,12 +147,3 @@ def test_untrusted_and_missing(tmp_path):
         load_model(junk)
 
 
-def test_card_decision_rule_matches_pipeline(model):
-    rule = model.card.get("decision_rule", {"kind": "argmax"})
-    clf = model.pipeline.steps[-1][1]
-    if rule["kind"] == "reweight":
-        got = dict(zip((str(c) for c in clf.classes_), clf.weights_))
-        assert got == pytest.approx(rule["weights"])
-        assert "hold" not in rule["fitted_on"].replace("never the hold-out", "")
-    else:
-        assert not hasattr(clf, "weights_")

@@ -47,43 +47,43 @@ def test_synthetic_context_clauses_and_reworded_templates():
     assert all(c.endswith(".") for c, _, lbl in vi if lbl != "unrelated")
 
 
-def test_reweighted_classifier_shifts_minority_class_and_round_trips(tmp_path):
-    import numpy as np
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
+@needs_data
+def test_monitor_train_tiny_sample_writes_a_loadable_model_with_its_card(tmp_path):
+    """`monitor train --sample` runs the whole training path (progress, stacking, card, skops) in seconds."""
+    import json
+    import subprocess
+    import sys
 
-    from models.decision import ReweightedClassifier, fit_class_weights
-    from models.model import TRUSTED_TYPES
+    from models import LABELS, load_model
 
-    rng = np.random.RandomState(0)
-    X = np.r_[rng.normal(0, 1, (400, 2)), rng.normal(1.0, 1, (40, 2))]
-    y = np.array(["major"] * 400 + ["minor"] * 40)
-    base = LogisticRegression().fit(X, y)
-    proba = base.predict_proba(X)
-    gold = (y == "minor").astype(int)
-    w, best = fit_class_weights(gold, proba, fixed=0)
-    assert w[0] == 1.0 and w[1] > 1.0
-    clf = ReweightedClassifier.from_fitted(base, w)
-    p = clf.predict_proba(X)
-    np.testing.assert_allclose(p.sum(1), 1.0)
-    assert (clf.predict(X) == "minor").sum() > (base.predict(X) == "minor").sum()
-    path = tmp_path / "rw.skops"
-    sio.dump(clf, path)
-    untrusted = sio.get_untrusted_types(file=path)
-    assert set(untrusted) <= set(TRUSTED_TYPES)
-    again = sio.load(path, trusted=untrusted)
-    np.testing.assert_array_equal(again.predict_proba(X), p)
+    out = tmp_path / "tiny.skops"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MONITOR_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "train", "--data", str(DATA), "--out", str(out),
+                           "--sample", "60"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for stage in ("data", "features", "word model", "classifier", "evaluate"):
+        assert stage in proc.stderr
+    metrics = json.loads(proc.stdout)
+    assert metrics["fnc1_hold_out"]["n"] == 60 and 0.0 <= metrics["fnc1_hold_out"]["fnc_relative_score"] <= 1.0
+    card = json.loads((tmp_path / "tiny.card.json").read_text(encoding="utf-8"))
+    assert card["version"].endswith("-lex-sample60") and card["parameters"]["sample"] == 60
+    hashes = card["data"]["files_sha256"]
+    assert "fnc1/train_stances.csv.gz" in hashes and all(len(h) == 64 for h in hashes.values())
+    assert card["libraries"]["scikit-learn"] and card["artifact"]["bytes"] == out.stat().st_size
+    model = load_model(out)
+    assert model.version == card["version"]
+    p = model.predict_proba_pairs([("Police arrested 72 suspects", "Police arrested 27 suspects."),
+                                   ("Cầu thủ ghi bàn", "Bộ Công an bắt 121 đối tượng.")])
+    assert p.shape == (2, len(LABELS))
+    assert abs(p.sum(axis=1) - 1).max() < 1e-9
 
 
-def test_reweighted_classifier_rejects_bad_weights():
-    import numpy as np
-    import pytest
-    from sklearn.dummy import DummyClassifier
+@needs_data
+def test_monitor_train_without_data_says_where_it_looked(tmp_path):
+    import subprocess
+    import sys
 
-    from models.decision import ReweightedClassifier
-
-    base = DummyClassifier().fit(np.zeros((4, 1)), ["a", "b", "a", "b"])
-    with pytest.raises(ValueError):
-        ReweightedClassifier.from_fitted(base, [1.0, 0.0])
-    with pytest.raises(ValueError):
-        ReweightedClassifier.from_fitted(base, [1.0, 1.0, 1.0])
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "train", "--data", str(tmp_path), "--out",
+                           str(tmp_path / "m.skops")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "no fnc1/ folder" in proc.stderr and "Traceback" not in proc.stderr
