@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from monitor.storage.db import make_engine, make_session_factory, migrate
-from monitor.storage.tables import Feed, FeedRun, Item, Sighting
+from monitor.storage.tables import Feed, FeedRun, Item
 from tests.conftest import temporary_postgres_database
 
 #: Tables that grow without bound (feeds stay in the thousands: a seq scan of them inside a join is fine,
@@ -143,23 +143,22 @@ def due_feeds(session: Session) -> None:
     due_feed_ids(session, NOW)
 
 
-def items_by_guid(session: Session) -> None:
-    session.scalars(select(Item).where(Item.feed_id == 42, Item.guid.in_([f"guid-{i}" for i in range(42, 2042, 10000)]
-                                                                          + ["guid-x", "guid-y"]))).all()
+def items_and_sightings_by_guid(session: Session) -> None:
+    from monitor.pipeline.refresh import _KNOWN_GUIDS
+
+    session.execute(_KNOWN_GUIDS, {"feed_id": 42, "guids": [f"guid-{i}" for i in range(42, 2042, 10000)]
+                                   + ["guid-x", "guid-y", "other-6"]}).all()
 
 
-def items_by_url_key(session: Session) -> None:
-    session.execute(select(Item.id, Item.feed_id, Item.url_key).where(
-        Item.url_key.in_([f"{i:032x}" for i in range(50)]))).all()
+def items_by_url_or_story_key(session: Session) -> None:
+    from monitor.pipeline.refresh import _SAME_STORY
+
+    session.execute(_SAME_STORY, {"keys": [f"{i:032x}" for i in range(50)],
+                                  "stories": [f"{i + 7:032x}" for i in range(50)]}).all()
 
 
-def items_by_story_key(session: Session) -> None:
-    session.execute(select(Item.id, Item.feed_id, Item.story_key).where(
-        Item.story_key.in_([f"{i:032x}" for i in range(50)]))).all()
-
-
-def sightings_by_guid(session: Session) -> None:
-    session.scalars(select(Sighting.guid).where(Sighting.feed_id == 42, Sighting.guid.in_(["a", "b"]))).all()
+def changed_items_by_id(session: Session) -> None:
+    session.scalars(select(Item).where(Item.id.in_([42, 4242, 42424]))).all()
 
 
 def last_full_fetch(session: Session) -> None:
@@ -175,10 +174,9 @@ QUERIES: dict[str, tuple[Callable[[Session], Any], str]] = {
     "review queue (status=new, label=contradicts, score desc, id desc)": (review_queue, "FROM matches"),
     "review queue, next page (keyset)": (review_queue_next_page, "FROM matches"),
     "due feeds": (due_feeds, "FROM feeds"),
-    "dedup: items by (feed_id, guid)": (items_by_guid, "FROM items"),
-    "dedup: items by url_key": (items_by_url_key, "FROM items"),
-    "dedup: items by story_key": (items_by_story_key, "FROM items"),
-    "dedup: sightings by (feed_id, guid)": (sightings_by_guid, "FROM sightings"),
+    "dedup: a feed's items and sightings by (feed_id, guid)": (items_and_sightings_by_guid, "FROM items"),
+    "dedup: items by url_key or story_key": (items_by_url_or_story_key, "FROM items"),
+    "dedup: changed items by id": (changed_items_by_id, "FROM items"),
     "refresh: last full fetch of a feed": (last_full_fetch, "FROM feed_runs"),
     "check: unchecked news items": (unchecked_items, "FROM items"),
 }

@@ -28,11 +28,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import zip_longest
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, null, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -395,6 +396,18 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start:start + _IN_CHUNK]
 
 
+#: This feed's stored items (guid, id, content hash) and sightings (guid, NULL, NULL) among some guids.
+_KNOWN_GUIDS = union_all(
+    select(Item.guid, Item.id, Item.content_hash).where(
+        Item.feed_id == bindparam("feed_id"), Item.guid.in_(bindparam("guids", expanding=True))),
+    select(Sighting.guid, null(), null()).where(
+        Sighting.feed_id == bindparam("feed_id"), Sighting.guid.in_(bindparam("guids", expanding=True))))
+#: Stored items with one of some canonical-URL keys or story keys, oldest first.
+_SAME_STORY = select(Item.id, Item.feed_id, Item.url_key, Item.story_key).where(
+    or_(Item.url_key.in_(bindparam("keys", expanding=True)),
+        Item.story_key.in_(bindparam("stories", expanding=True)))).order_by(Item.id)
+
+
 def _store_items(session: Session, feed: Feed, items: Sequence[ParsedItem], now: datetime) -> dict[str, int]:
     """Insert new items, update changed ones (keeping the old text as a version), and turn stories already
     stored by another feed (same canonical URL or same story key) into sightings. Lookups are batched."""
@@ -403,32 +416,41 @@ def _store_items(session: Session, feed: Feed, items: Sequence[ParsedItem], now:
     for parsed in items:
         unique.setdefault(parsed.guid, parsed)  # the same entry twice in one document: the first wins
     guids = list(unique)
-    existing: dict[str, Item] = {}
+    known: dict[str, tuple[int, str]] = {}  # guid -> (id, content_hash) of this feed's stored items
     sighted: set[str] = set()
-    for chunk in _chunks(guids):
-        existing.update((i.guid, i) for i in session.scalars(
-            select(Item).where(Item.feed_id == feed.id, Item.guid.in_(chunk))))
-        sighted.update(session.scalars(select(Sighting.guid).where(Sighting.feed_id == feed.id,
-                                                                   Sighting.guid.in_(chunk))))
+    for chunk in _chunks(guids):  # one round trip: this feed's items and sightings among these guids
+        for guid, item_id, content_hash in session.execute(_KNOWN_GUIDS, {"feed_id": feed.id, "guids": chunk}):
+            if item_id is None:
+                sighted.add(guid)
+            else:
+                known[guid] = (item_id, content_hash)
+    existing: dict[str, Item] = {}  # only the items whose text changed are loaded as objects
+    changed = [item_id for guid, (item_id, stored_hash) in known.items()
+               if stored_hash != unique[guid].content_hash]
+    for chunk_ids in _chunks(changed):
+        existing.update((i.guid, i) for i in session.scalars(select(Item).where(Item.id.in_(chunk_ids))))
     keys = {guid: (p.url_key or url_key(p.url)) if p.url else None for guid, p in unique.items()}
-    fresh = [g for g in guids if g not in existing and g not in sighted]
+    fresh = [g for g in guids if g not in known and g not in sighted]
     by_url: dict[str, tuple[int | None, int]] = {}
     by_story: dict[str, tuple[int | None, int]] = {}
     wanted_keys = sorted({k for g in fresh if (k := keys[g])})
     wanted_stories = sorted({s for g in fresh if (s := unique[g].story_key)})
-    for chunk in _chunks(wanted_keys):
-        by_url.update((k, (i, f)) for i, f, k in session.execute(
-            select(Item.id, Item.feed_id, Item.url_key).where(Item.url_key.in_(chunk))))
-    for chunk in _chunks(wanted_stories):
-        for i, f, s in session.execute(select(Item.id, Item.feed_id, Item.story_key)
-                                       .where(Item.story_key.in_(chunk)).order_by(Item.id)):
-            by_story.setdefault(s, (i, f))
+    for key_chunk, story_chunk in zip_longest(_chunks(wanted_keys), _chunks(wanted_stories), fillvalue=()):
+        # one round trip for both: stored items with one of these URLs or story keys, oldest first
+        some_keys, some_stories = set(key_chunk), set(story_chunk)
+        for i, f, k, s in session.execute(_SAME_STORY, {"keys": list(key_chunk), "stories": list(story_chunk)}):
+            if k in some_keys:
+                by_url[k] = (i, f)
+            if s in some_stories:
+                by_story.setdefault(s, (i, f))
     official = feed.kind == "official"
     fresh_rows: list[dict[str, object]] = []
     for guid, parsed in unique.items():
         key = keys[guid]
         item = existing.get(guid)
-        if item is None:
+        if guid in known and item is None:
+            counts["unchanged"] += 1
+        elif item is None:
             if guid in sighted:
                 counts["unchanged"] += 1
                 continue
