@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()
     ctx = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue = ctx.Queue()
     server = ctx.Process(target=serve, args=(queue, args.hosts, args.items, args.latency / 1000), daemon=True)
@@ -295,7 +296,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ratio = monitor["feeds_per_s"] / baseline["feeds_per_s"]  # type: ignore[operator]
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    # 1/5/15-minute load averages before and after: other work on the machine slows the monitor
+                    # (it wants every core) more than the sequential, mostly waiting baseline
+                    "load_average_before": [round(x, 2) for x in load_before],
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "mix": {"200": 0.70, "304": 0.20, "500": 0.05, "404": 0.03, "html": 0.02},
         "monitor": monitor, "baseline": baseline, "ratio_feeds_per_s": ratio,
