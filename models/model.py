@@ -12,6 +12,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .features import PairFeaturizer, StanceFeatures, cue_hits, fact_mismatches
+from .index import StatementIndex
 from .text import normalize
 
 #: Below this many pairs, prediction runs on one OpenMP thread.
@@ -19,7 +20,7 @@ SMALL_BATCH = 2000
 
 __all__ = [
     "LABELS", "Reason", "Judgement", "StanceModel", "load_model", "save_model",
-    "DEFAULT_MODEL_PATH", "TRUSTED_TYPES",
+    "DEFAULT_MODEL_PATH", "TRUSTED_TYPES", "StatementIndex",
 ]
 
 LABELS: tuple[str, ...] = ("contradicts", "supports", "discusses", "unrelated")
@@ -162,37 +163,53 @@ class StanceModel:
         with limit:
             return np.asarray(self.pipeline.predict_proba(X))[:, self._order]
 
+    def index(self, statements: Sequence[str], *, key: Any = None) -> StatementIndex:
+        """A :class:`~models.index.StatementIndex` of ``statements`` in this model's TF-IDF space, built once and
+        passed to :meth:`check` for any number of claim batches (``key``: what the caller caches it under)."""
+        return StatementIndex.build(self.featurizer, statements, key=key)
+
     def retrieve(self, claims: Sequence[str], statements: Sequence[str]) -> np.ndarray:
-        """Cosine similarity matrix ``(n_claims, n_statements)``: mean of word and char TF-IDF cosines."""
+        """Dense cosine similarity matrix ``(n_claims, n_statements)``: mean of word and char TF-IDF cosines.
+
+        The exact reference of :meth:`check`'s ranking, for small sets only: it re-vectorises the statements and
+        holds ``n_claims x n_statements`` float64 values (``check`` uses a :class:`StatementIndex` instead).
+        """
         f = self.featurizer
         Cw, Cc = f.vectorize(claims)
         Sw, Sc = f.vectorize(statements)
         return 0.5 * ((Cw @ Sw.T).toarray() + (Cc @ Sc.T).toarray())
 
-    def check(self, claims: Sequence[str], statements: Sequence[str], top_k: int = 3) -> list[list[Judgement]]:
-        """For each claim, judge its ``top_k`` most similar statements (sorted by relevance)."""
+    def check(self, claims: Sequence[str], statements: "Sequence[str] | StatementIndex",
+              top_k: int = 3) -> list[list[Judgement]]:
+        """For each claim, judge its ``top_k`` most similar statements (sorted by relevance).
+
+        ``statements`` is a list of texts (indexed for this call only) or a :class:`StatementIndex` built once
+        with :meth:`index`; ``Judgement.statement_index`` is a position in that list / the index's texts, and
+        the reasons' statement spans are offsets into the normalised statement (``index.texts``).
+        """
         claims = [normalize(c) for c in claims]
-        statements = [normalize(s) for s in statements]
         if not claims:
             return []
-        if not statements:
+        index = statements if isinstance(statements, StatementIndex) else self.index(statements)
+        if len(index) == 0:
             return [[] for _ in claims]
-        sims = self.retrieve(claims, statements)
-        k = max(1, min(top_k, len(statements)))
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-        pairs = [(claims[i], statements[j]) for i in range(len(claims)) for j in top[i]]
+        k = max(1, min(top_k, len(index)))
+        Cw, Cc = self.featurizer.vectorize(claims)
+        top, relevance = index.search(Cw, Cc, k)
+        texts = index.texts
+        pairs = [(claims[i], texts[j]) for i in range(len(claims)) for j in top[i]]
         proba = self.predict_proba_pairs(pairs)
         out: list[list[Judgement]] = []
         r = 0
         for i in range(len(claims)):
             row: list[Judgement] = []
-            for j in top[i]:
+            for n_j, j in enumerate(top[i]):
                 p = proba[r]
                 r += 1
                 lab = LABELS[int(np.argmax(p))]
                 probs = {lbl: float(p[n]) for n, lbl in enumerate(LABELS)}
                 row.append(Judgement(int(j), lab, float(p.max()), probs,
-                                     explain(claims[i], statements[j], lab), float(sims[i, j])))
+                                     explain(claims[i], texts[j], lab), float(relevance[i, n_j])))
             out.append(row)
         return out
 
