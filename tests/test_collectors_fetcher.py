@@ -163,3 +163,18 @@ def test_least_recently_used_clients_are_closed_beyond_the_cap(servers) -> None:
         assert fetcher.clients_made == 3
     ports = [port for _, port, _ in first.seen]
     assert len(set(ports)) == 3  # the first client was closed when the second came: a new connection
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux TCP option")
+def test_a_kept_connection_does_not_wait_for_delayed_acknowledgements(servers) -> None:
+    """The server writes headers and body apart with Nagle's algorithm on: without a quick acknowledgement
+    each response on a kept connection would wait ~40 ms for the client's delayed ACK."""
+    first, _ = servers
+    guard = AddressGuard(allow=["127.0.0.1"])
+    with Fetcher() as fetcher:
+        fetch(f"http://127.0.0.1:{first.port}/warm", limits=LIMITS, guard=guard, client=fetcher)
+        started = time.monotonic()
+        for n in range(10):
+            fetch(f"http://127.0.0.1:{first.port}/f{n}", limits=LIMITS, guard=guard, client=fetcher)
+        assert time.monotonic() - started < 0.3
+    assert len({port for _, port, _ in first.seen}) == 1

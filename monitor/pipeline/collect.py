@@ -8,8 +8,9 @@ same unchecked items twice.
 Parsing (feedparser, HTML cleaning, language) is pure CPU and holds the GIL, so in a round of at least
 :data:`PARALLEL_PARSE_MIN_FEEDS` feeds on a machine with more than one core it runs in a pool of worker
 processes (one per core, started fresh for the round with ``spawn``): the threads fetch and hand each
-fetched body to :class:`ParsePool`, then the parsed feed to the round's :class:`BatchWriter`. A parse that raises in a worker raises the same error in
-the thread; a broken pool (a worker killed) falls back to parsing in the thread.
+fetched body to :class:`ParsePool`, then the parsed feed to the round's :class:`BatchWriter`. A parse that
+raises in a worker raises the same error in the thread; a broken pool (a worker killed) falls back to
+parsing in the thread.
 """
 
 from __future__ import annotations
