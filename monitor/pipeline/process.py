@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.claims import extract_claims
@@ -23,7 +25,9 @@ class Checker(Protocol):
 
     version: str
 
-    def check(self, claims: list[str], statements: list[str], top_k: int = 3) -> list[list[Any]]: ...
+    def check(self, claims: list[str], statements: Any, top_k: int = 3) -> list[list[Any]]:
+        """``statements``: the texts, or what the checker's optional ``index(texts, key=...)`` built from them."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,72 @@ def _reason_dict(reason: Any) -> dict[str, Any]:
     return data
 
 
-def _active_statements(session: Session) -> list[Statement]:
-    query = (select(Statement).join(Statement.release).where(Release.retired.is_(False))
-             .order_by(Statement.release_id, Statement.position))
-    return list(session.scalars(query))
+@dataclass(frozen=True)
+class ActiveStatements:
+    """The active statements as plain values (ids, release ids, texts; no ORM objects) and what a checker needs
+    for them: a :class:`models.index.StatementIndex` when the checker can build one, else the texts."""
+
+    fingerprint: tuple[Any, ...]
+    ids: list[int]
+    release_ids: list[int]
+    target: Any  # StatementIndex or list[str]
+
+
+_cache_lock = threading.Lock()
+_cache: ActiveStatements | None = None
+
+
+def statements_fingerprint(session: Session) -> tuple[Any, ...]:
+    """Cheap identity of the active statement set: a hash of the active releases' ids, and the statements'
+    count, largest id and total text length. Adding a release (new ids), retiring or reactivating one (the id
+    hash), deleting statements (count) or editing their text (length) changes it."""
+    release_ids = session.scalars(select(Release.id).where(Release.retired.is_(False)).order_by(Release.id))
+    digest = hashlib.blake2b(digest_size=16)
+    for rid in release_ids:
+        digest.update(rid.to_bytes(8, "little", signed=True))
+    count, max_id, length = session.execute(
+        select(func.count(Statement.id), func.max(Statement.id), func.sum(func.length(Statement.text)))
+        .join(Statement.release).where(Release.retired.is_(False))).one()
+    return digest.hexdigest(), int(count or 0), int(max_id or 0), int(length or 0)
+
+
+def _checker_key(model: Any) -> tuple[Any, ...]:
+    return (id(model), str(getattr(model, "version", "")))
+
+
+def active_statements(session: Session, model: Any) -> ActiveStatements:
+    """The active statements, loaded and indexed once and kept between batches and runs (per process) until
+    the statement set (:func:`statements_fingerprint`) or the checker (object or version) changes."""
+    global _cache
+    fingerprint = (_checker_key(model), statements_fingerprint(session))
+    with _cache_lock:  # the scheduler and the dashboard's retrain thread may both process items
+        if _cache is not None and _cache.fingerprint == fingerprint:
+            return _cache
+        _cache = None  # free the old index before building the new one
+        rows = session.execute(
+            select(Statement.id, Statement.release_id, Statement.text).join(Statement.release)
+            .where(Release.retired.is_(False)).order_by(Statement.release_id, Statement.position))
+        ids: list[int] = []
+        release_ids: list[int] = []
+        texts: list[str] = []
+        for sid, rid, text in rows:
+            ids.append(sid)
+            release_ids.append(rid)
+            texts.append(text)
+        target: Any = texts
+        build = getattr(model, "index", None)
+        if texts and callable(build):
+            target = build(texts, key=fingerprint)
+        _cache = ActiveStatements(fingerprint, ids, release_ids, target)
+        log.info("indexed %d active statements", len(ids))
+        return _cache
+
+
+def clear_statement_cache() -> None:
+    """Forget the cached statement index (the next batch reloads it)."""
+    global _cache
+    with _cache_lock:
+        _cache = None
 
 
 def _sync_claims(session: Session, item: Item) -> list[Claim]:
@@ -126,15 +192,16 @@ def process_new_items(factory: sessionmaker[Session], model: Checker, *, top_k: 
 
 def _check_batch(session: Session, model: Checker, items: list[Item], top_k: int, threshold: float,
                  unexplained_threshold: float, now: datetime) -> CheckResult:
-    statements = _active_statements(session)
     claims = [claim for item in items for claim in _sync_claims(session, item)]
     n_matches = n_flagged = 0
     new_flags: list[Match] = []
-    if statements and claims:
-        judged = model.check([c.text for c in claims], [s.text for s in statements], top_k=top_k)
+    statements = active_statements(session, model) if claims else None
+    if statements is not None and statements.ids and claims:
+        judged = model.check([c.text for c in claims], statements.target, top_k=top_k)
         for claim, judgements in zip(claims, judged, strict=True):
             for judgement in judgements:
-                statement = statements[judgement.statement_index]
+                statement_id = statements.ids[judgement.statement_index]
+                release_id = statements.release_ids[judgement.statement_index]
                 probabilities = {k: float(v) for k, v in judgement.probabilities.items()}
                 label, score = decide_label(judgement.label, float(judgement.score), probabilities, threshold,
                                             evidence=has_evidence(judgement.reasons),
@@ -142,12 +209,12 @@ def _check_batch(session: Session, model: Checker, items: list[Item], top_k: int
                 if label not in RELATED:
                     continue
                 match = session.scalar(select(Match).where(Match.claim_id == claim.id,
-                                                           Match.statement_id == statement.id))
+                                                           Match.statement_id == statement_id))
                 if match is not None and match.status != "new":
                     continue  # a reviewed judgement is never overwritten
                 was_flag = match is not None and match.label == "contradicts"
                 if match is None:
-                    match = Match(claim_id=claim.id, statement_id=statement.id, release_id=statement.release_id,
+                    match = Match(claim_id=claim.id, statement_id=statement_id, release_id=release_id,
                                   status="new", created_at=now)
                     session.add(match)
                 match.label, match.score, match.probabilities = label, score, probabilities
