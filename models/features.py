@@ -169,18 +169,19 @@ _FACT_NAMES = [
 ]
 
 
+@lru_cache(maxsize=200_000)
+def _cue_counts(text: str) -> tuple[int, int, int, int]:
+    """Refuting, denial, negation and hedging cue counts of ``text`` (a claim meets several statements)."""
+    return (len(_REFUTE_RE.findall(text)), len(_DENIAL_RE.findall(text)), len(_NEG_ONLY_RE.findall(text)),
+            len(_HEDGE_RE.findall(text)))
+
+
 def _lex_features(claim: str, statement: str) -> list[float]:
     ct, st = _tokset(claim), _tokset(statement)
     inter = len(ct & st)
     union = len(ct | st) or 1
-    c_ref = len(_REFUTE_RE.findall(claim))
-    s_ref = len(_REFUTE_RE.findall(statement))
-    c_den = len(_DENIAL_RE.findall(claim))
-    s_den = len(_DENIAL_RE.findall(statement))
-    c_neg = len(_NEG_ONLY_RE.findall(claim))
-    s_neg = len(_NEG_ONLY_RE.findall(statement))
-    c_hed = len(_HEDGE_RE.findall(claim))
-    s_hed = len(_HEDGE_RE.findall(statement))
+    c_ref, c_den, c_neg, c_hed = _cue_counts(claim)
+    s_ref, s_den, s_neg, s_hed = _cue_counts(statement)
     return [
         inter / union,
         inter / (len(ct) or 1),
@@ -344,43 +345,74 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         ci = {t: i for i, t in enumerate(claims)}
         si = {t: i for i, t in enumerate(stmts)}
         Cw, Cc = self.vectorize(claims)
-        Sw, Sc = self.vectorize(stmts)
         sent_lists = [_sentences(s) for s in stmts]
         offsets = np.cumsum([0] + [len(x) for x in sent_lists])
         flat = [t for x in sent_lists for t in x]
-        Tw, Tc = self.vectorize(flat)
-        groups: dict[int, list[int]] = defaultdict(list)
-        for k, (c, s) in enumerate(pairs):
-            groups[si[s]].append(k)
-        for j, ks in groups.items():
-            cidx = [ci[pairs[k][0]] for k in ks]
-            a, b = offsets[j], offsets[j + 1]
-            full_w = np.asarray(Cw[cidx].multiply(Sw[j]).sum(axis=1)).ravel()
-            full_c = np.asarray(Cc[cidx].multiply(Sc[j]).sum(axis=1)).ravel()
-            sw = (Cw[cidx] @ Tw[a:b].T).toarray()
-            sc = (Cc[cidx] @ Tc[a:b].T).toarray()
-            comb = 0.5 * (sw + sc)
-            best = comb.argmax(axis=1)
-            order = np.argsort(-comb, axis=1, kind="stable")[:, :3]
-            top3 = np.take_along_axis(comb, order, axis=1).mean(axis=1)
-            nsent = b - a
-            for r, k in enumerate(ks):
-                claim, stmt = pairs[k]
-                bs = sent_lists[j][best[r]]
-                row = [
-                    full_w[r], full_c[r], sw[r, best[r]], sc[r, best[r]], top3[r], math.log1p(nsent),
-                    best[r] / max(nsent, 1), math.log1p(len(claim)), math.log1p(len(stmt)),
-                ]
-                best_lex = _lex_features(claim, bs)
-                best_fact = _fact_features(claim, bs)
-                row += _lex_features(claim, stmt) + best_lex
-                row += _fact_features(claim, stmt) + best_fact
-                if extra:
-                    t3 = " ".join(sent_lists[j][i] for i in order[r])
-                    rel = max(sw[r, best[r]], sc[r, best[r]])
-                    row += _extra_features(claim, stmt, bs, t3, rel, best_fact, best_lex)
-                out[k] = row
+        # statements and their sentences vectorised once (a one-sentence statement is its own sentence)
+        texts = {t: i for i, t in enumerate(dict.fromkeys(stmts + flat))}
+        Uw, Uc = self.vectorize(list(texts))
+        s_rows = np.fromiter((texts[t] for t in stmts), dtype=np.int64, count=len(stmts))
+        t_rows = np.fromiter((texts[t] for t in flat), dtype=np.int64, count=len(flat))
+        Sw, Sc, Tw, Tc = Uw[s_rows], Uc[s_rows], Uw[t_rows], Uc[t_rows]
+        pc = np.fromiter((ci[c] for c, _ in pairs), dtype=np.int64, count=n)
+        ps = np.fromiter((si[s] for _, s in pairs), dtype=np.int64, count=n)
+        for lo in range(0, n, self._CHUNK):
+            self._transform_chunk(pairs, np.arange(lo, min(lo + self._CHUNK, n)), pc, ps, (Cw, Cc), (Sw, Sc),
+                                  (Tw, Tc), sent_lists, offsets, extra, out)
         return out
+
+
+    #: Pairs per block of the row-wise similarity products (bounds the memory of the gathered rows).
+    _CHUNK = 2048
+
+    def _transform_chunk(self, pairs: list[tuple[str, str]], ks: np.ndarray, pc: np.ndarray, ps: np.ndarray,
+                         C: tuple[sp.csr_matrix, sp.csr_matrix], S: tuple[sp.csr_matrix, sp.csr_matrix],
+                         T: tuple[sp.csr_matrix, sp.csr_matrix], sent_lists: list[tuple[str, ...]],
+                         offsets: np.ndarray, extra: bool, out: np.ndarray) -> None:
+        """Features of the pairs ``ks`` into ``out``: every claim-vs-statement and claim-vs-sentence cosine of
+        the block comes from one row-wise sparse product, not one product per statement."""
+        (Cw, Cc), (Sw, Sc), (Tw, Tc) = C, S, T
+        cpos, spos = pc[ks], ps[ks]
+        full_w = _rowdot(Cw[cpos], Sw[spos])
+        full_c = _rowdot(Cc[cpos], Sc[spos])
+        nsent = offsets[spos + 1] - offsets[spos]
+        seg = np.concatenate([[0], np.cumsum(nsent)[:-1]])  # where each pair's sentences start
+        pair_of = np.repeat(np.arange(len(ks)), nsent)
+        local = np.arange(len(pair_of)) - np.repeat(seg, nsent)  # sentence number within its statement
+        sent = np.repeat(offsets[spos], nsent) + local
+        sw = _rowdot(Cw[cpos[pair_of]], Tw[sent])
+        sc = _rowdot(Cc[cpos[pair_of]], Tc[sent])
+        comb = 0.5 * (sw + sc)
+        # within each pair: sentences by descending combined cosine, ties by position (as a stable argsort)
+        order = np.lexsort((local, -comb, pair_of))
+        best_at = order[seg]
+        rank = np.arange(len(order)) - np.repeat(seg, nsent)
+        keep = rank < 3
+        top3 = np.bincount(pair_of[order][keep], weights=comb[order][keep], minlength=len(ks)) / np.minimum(nsent, 3)
+        for r, k in enumerate(ks):
+            claim, stmt = pairs[k]
+            j, bi, m = spos[r], best_at[r], int(nsent[r])
+            best = int(local[bi])
+            sents = sent_lists[j]
+            bs = sents[best]
+            row = [
+                full_w[r], full_c[r], sw[bi], sc[bi], top3[r], math.log1p(m),
+                best / max(m, 1), math.log1p(len(claim)), math.log1p(len(stmt)),
+            ]
+            best_lex = _lex_features(claim, bs)
+            best_fact = _fact_features(claim, bs)
+            row += _lex_features(claim, stmt) + best_lex
+            row += _fact_features(claim, stmt) + best_fact
+            if extra:
+                t3 = " ".join(sents[i] for i in local[order[seg[r]:seg[r] + min(m, 3)]])
+                rel = max(sw[bi], sc[bi])
+                row += _extra_features(claim, stmt, bs, t3, rel, best_fact, best_lex)
+            out[k] = row
+
+
+def _rowdot(A: sp.csr_matrix, B: sp.csr_matrix) -> np.ndarray:
+    """Dot product of each row of ``A`` with the same row of ``B``."""
+    return np.asarray(A.multiply(B).sum(axis=1)).ravel()
 
 
 Progress = Callable[[str, int, int], None]
