@@ -156,7 +156,7 @@ def _weights(y: Sequence[str], power: float) -> np.ndarray:
 def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: float = 0.5,
           n_synth_sentences: int = 3000, n_vi: int = 1500, use_sick: bool = True, p_context: float = 0.5,
           extra_features: bool = True, lexical: bool = True, progress: Progress | None = None,
-          sample: int | None = None) -> dict:
+          sample: int | None = None, sick_weight: float = 1.0) -> dict:
     """Train on FNC-1 training-split bodies + SICK_train + synthetic pairs, evaluate on the FNC-1
     hold-out split / synthetic dev / SICK_trial, save the model and its card. Returns the metrics.
 
@@ -198,7 +198,9 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     else:
         F = transform_in_chunks(feat.fit(X), X, progress)
     print(f"[train] featurised in {time.time() - t0:.0f}s", file=sys.stderr)
-    _fit_boosting(hgb, F, y, _weights(y, class_weight_power), progress)
+    weights = _weights(y, class_weight_power)
+    weights[len(X) - len(sick_tr):] *= sick_weight  # SICK_train is the only human-labelled sentence-pair source
+    _fit_boosting(hgb, F, y, weights, progress)
     t_fit = time.time() - t0
     print(f"[train] fitted in {t_fit:.0f}s", file=sys.stderr)
     model = StanceModel(pipe, {})
@@ -275,7 +277,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
         },
         "parameters": {"seed": seed, "class_weight_power": class_weight_power, "n_synth_sentences": n_synth_sentences,
                        "n_vi": n_vi, "use_sick": use_sick, "p_context": p_context, "extra_features": extra_features,
-                       "lexical": lexical, "sample": sample, "classifier": {k: v for k, v in hgb.get_params().items()
+                       "lexical": lexical, "sample": sample, "sick_weight": sick_weight, "classifier": {k: v for k, v in hgb.get_params().items()
                                                           if isinstance(v, (int, float, str, bool, type(None)))}},
         "libraries": _library_versions(),
         "evaluation": {
@@ -335,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-sick", action="store_true")
     ap.add_argument("--p-context", type=float, default=0.5)
     ap.add_argument("--no-extra-features", action="store_true")
+    ap.add_argument("--sick-weight", type=float, default=1.0, help="sample-weight multiplier of SICK_train pairs")
     ap.add_argument("--sample", type=int, default=None, help="train and evaluate on about N pairs per source (smoke run)")
     ap.add_argument("--no-lexical", action="store_true",
                     help="leave out the stacked word-level logistic regression (ablation)")
@@ -344,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     train(a.data, a.out, seed=a.seed, class_weight_power=a.class_weight_power, use_sick=not a.no_sick,
           p_context=a.p_context, extra_features=not a.no_extra_features, lexical=not a.no_lexical,
-          sample=a.sample)
+          sample=a.sample, sick_weight=a.sick_weight)
     return 0
 
 
