@@ -49,7 +49,7 @@ KIND_NAMES = {"news": _l("news"), "official": _l("official")}
 # kinds of reasons (model) and of facts (release page); shown as the same words in English
 REASON_KIND_NAMES = {"figure": _l("figure"), "date": _l("date"), "entity": _l("entity"), "negation": _l("negation"),
                      "percent": _l("percent"), "quantity": _l("quantity"), "money": _l("money"),
-                     "year": _l("year"), "denial": _l("denial"), "wording": _l("wording"),
+                     "year": _l("year"), "denial": _l("denial"), "reversal": _l("reversal"), "wording": _l("wording"),
                      "similarity": _l("similarity"), "reason": _l("reason")}
 TERMS = {"status": STATUS_NAMES, "label": LABEL_NAMES, "action": ACTION_NAMES, "reason": REASON_NAMES,
          "role": ROLE_NAMES, "kind": KIND_NAMES, "reason_kind": REASON_KIND_NAMES}

@@ -19,9 +19,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .facts import DENIAL_CUES, NEGATION_CUES, Fact, cue_regex, extract_facts, unit_key
 from .lexical import LexicalStanceEncoder
+from .reversals import reversals
 from .text import normalize, split_sentences, tokenize
 
-__all__ = ["PairFeaturizer", "StanceFeatures", "Mismatch", "fact_mismatches", "cue_hits", "FEATURE_NAMES", "EXTRA_FEATURE_NAMES"]
+__all__ = ["PairFeaturizer", "StanceFeatures", "Mismatch", "fact_mismatches", "cue_hits", "FEATURE_NAMES", "EXTRA_FEATURE_NAMES",
+           "REVERSAL_FEATURE_NAMES"]
 
 _NUMERIC = {"quantity", "percent", "money"}
 
@@ -290,10 +292,12 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
     The fitted state is just two IDF vectors, so the artifact stays small.
     """
 
-    def __init__(self, n_word_features: int = 2**18, n_char_features: int = 2**18, extra: bool = False) -> None:
+    def __init__(self, n_word_features: int = 2**18, n_char_features: int = 2**18, extra: bool = False,
+                 reversal: bool = False) -> None:
         self.n_word_features = n_word_features
         self.n_char_features = n_char_features
         self.extra = extra
+        self.reversal = reversal
 
     def __sklearn_tags__(self):  # noqa: D105 - pairs of strings, not a 2-D numeric array
         tags = super().__sklearn_tags__()
@@ -303,7 +307,8 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
 
     def _names(self) -> list[str]:
         # ``extra`` is absent on artifacts saved before it existed: they keep their original features.
-        return list(FEATURE_NAMES) + (EXTRA_FEATURE_NAMES if getattr(self, "extra", False) else [])
+        return (list(FEATURE_NAMES) + (EXTRA_FEATURE_NAMES if getattr(self, "extra", False) else [])
+                + (REVERSAL_FEATURE_NAMES if getattr(self, "reversal", False) else []))
 
     # -- vectorisation -------------------------------------------------------
     def _hashers(self) -> tuple[HashingVectorizer, HashingVectorizer]:
@@ -407,7 +412,17 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
                 t3 = " ".join(sents[i] for i in local[order[seg[r]:seg[r] + min(m, 3)]])
                 rel = max(sw[bi], sc[bi])
                 row += _extra_features(claim, stmt, bs, t3, rel, best_fact, best_lex)
+            if getattr(self, "reversal", False):
+                row += _reversal_features(claim, stmt, bs)
             out[k] = row
+
+
+REVERSAL_FEATURE_NAMES = ["reversals_full", "reversals_best", "factual_reversals_best"]
+
+
+def _reversal_features(claim: str, statement: str, best_sent: str) -> list[float]:
+    best = reversals(claim, best_sent)
+    return [float(len(reversals(claim, statement))), float(len(best)), float(sum(r.factual for r in best))]
 
 
 def _rowdot(A: sp.csr_matrix, B: sp.csr_matrix) -> np.ndarray:

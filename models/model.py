@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from .features import PairFeaturizer, StanceFeatures, cue_hits, fact_mismatches
 from .index import StatementIndex
+from .reversals import reversals
 from .text import normalize
 
 #: Below this many pairs, prediction runs on one OpenMP thread.
@@ -104,6 +105,10 @@ def explain(claim: str, statement: str, label: str) -> list[Reason]:
         else:
             text = f"release says {sf.text}, claim says {cf.text}"
         reasons.append(Reason(m.kind, text, cf.value_span, sf.value_span))
+    for rv in reversals(claim, statement):
+        if rv.factual:
+            reasons.append(Reason("reversal", f'release says "{rv.statement_word}", claim says "{rv.claim_word}"',
+                                  rv.claim_span, rv.statement_span))
     c_den = cue_hits(claim, "denial")
     s_den = cue_hits(statement, "denial")
     if c_den and not s_den:

@@ -6,6 +6,7 @@ import re
 from typing import Iterable, Sequence
 
 from .facts import extract_facts
+from .reversals import FACTUAL_OPPOSITES
 from .text import split_sentences
 
 __all__ = ["perturb_sentences", "vietnamese_pairs", "english_template_pairs", "add_context"]
@@ -117,7 +118,7 @@ def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: rand
                       n_per: int = 1, p_context: float = 0.0) -> list[tuple[str, str, str]]:
     """Make (claim, statement, label) pairs from real sentences carrying figures/years.
 
-    figure changed / negation / denial / year shifted -> contradicts; faithful sub-clause or
+    figure changed / negation / denial / year shifted / a fact reversed ("rose" -> "fell") -> contradicts; faithful sub-clause or
     attributed paraphrase with the same figures -> supports; a random other sentence -> unrelated.
     """
     out: list[tuple[str, str, str]] = []
@@ -132,9 +133,17 @@ def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: rand
             sup = _clause(sent, keep, rng)
             out.append((_maybe_context(sup, rng, p_context), sent, "supports"))
             # contradicts
-            kinds = ["negation", "denial"] + (["figure"] * 3 if nums else []) + (["year"] * 2 if years else [])
+            flips = _reversible(sent)
+            kinds = (["negation", "denial"] + (["figure"] * 3 if nums else []) + (["year"] * 2 if years else [])
+                     + (["reversal"] * 2 if flips else []))
             k = rng.choice(kinds)
-            if k == "figure":
+            if k == "reversal":
+                a, b, opposite = rng.choice(flips)
+                word = rng.choice(sorted(opposite))
+                if sent[a].isupper():
+                    word = word[0].upper() + word[1:]
+                con = _clause(sent[:a] + word + sent[b:], (a, a + len(word)), rng)
+            elif k == "figure":
                 f = rng.choice(nums)
                 a, b = f.value_span
                 raw = sent[a:b]
@@ -162,6 +171,16 @@ def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: rand
             # unrelated
             out.append((_maybe_context(rng.choice(others), rng, p_context / 2), sent, "unrelated"))
     return out
+
+
+def _reversible(sent: str) -> list[tuple[int, int, frozenset[str]]]:
+    """Spans of words that reverse a reported fact ("rose", "arrested", "tăng") with their opposites."""
+    return [(m.start(), m.end(), FACTUAL_OPPOSITES[m.group(0).lower()])
+            for m in _FACTUAL_RE.finditer(sent)]
+
+
+_FACTUAL_RE = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(f) for f in sorted(FACTUAL_OPPOSITES, key=len, reverse=True))
+                         + r")(?!\w)", re.IGNORECASE | re.UNICODE)
 
 
 def _scale(f, raw: str) -> float:

@@ -91,12 +91,13 @@ def evaluate(gold: Sequence[str], pred: Sequence[str]) -> dict[str, object]:
     }
 
 
-def build_pipeline(seed: int = 0, extra_features: bool = True, lexical: bool = True) -> Pipeline:
+def build_pipeline(seed: int = 0, extra_features: bool = True, lexical: bool = True,
+                   reversal: bool = True) -> Pipeline:
     """Features -> class-weighted gradient boosting. With ``lexical`` the features end with the cross-fitted
     probabilities of a word-level logistic regression (:class:`LexicalStanceEncoder`, stacking)."""
     clf = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1, max_leaf_nodes=31,
                                          l2_regularization=1.0, early_stopping=False, random_state=seed)
-    pairs = PairFeaturizer(extra=extra_features)
+    pairs = PairFeaturizer(extra=extra_features, reversal=reversal)
     features = StanceFeatures(pairs, LexicalStanceEncoder(random_state=seed)) if lexical else pairs
     return Pipeline([("features", features), ("clf", clf)])
 
@@ -156,7 +157,7 @@ def _weights(y: Sequence[str], power: float) -> np.ndarray:
 def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: float = 0.5,
           n_synth_sentences: int = 3000, n_vi: int = 1500, use_sick: bool = True, p_context: float = 0.5,
           extra_features: bool = True, lexical: bool = True, progress: Progress | None = None,
-          sample: int | None = None, sick_weight: float = 1.0) -> dict:
+          sample: int | None = None, sick_weight: float = 1.0, reversal: bool = True) -> dict:
     """Train on FNC-1 training-split bodies + SICK_train + synthetic pairs, evaluate on the FNC-1
     hold-out split / synthetic dev / SICK_trial, save the model and its card. Returns the metrics.
 
@@ -187,7 +188,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     y += [lbl for *_, lbl in sick_tr]
     print(f"[train] {len(X)} pairs (fnc {len(fnc['train'])}, synthetic {len(synth_tr)}, sick {len(sick_tr)})", file=sys.stderr)
     say("data", 1, 1)
-    pipe = build_pipeline(seed, extra_features, lexical)
+    pipe = build_pipeline(seed, extra_features, lexical, reversal)
     feat, hgb = pipe.steps[0][1], pipe.steps[1][1]
     if lexical:
         # cross-fitting folds: whole FNC-1 bodies (as the hold-out split is made); other pairs grouped by their
@@ -237,7 +238,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
     today = _dt.date.today().isoformat()
     card = {
         "name": "stance",
-        "version": f"stance-{today}-s{seed}" + ("-x2" if extra_features else "") + ("-lex" if lexical else "")
+        "version": f"stance-{today}-s{seed}" + ("-x2" if extra_features else "") + ("-lex" if lexical else "") + ("-rev" if reversal else "")
                    + (f"-sample{sample}" if sample else ""),
         "date": today,
         "sklearn_version": sklearn.__version__,
@@ -248,7 +249,9 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
         "pipeline": "PairFeaturizer (hashed word 1-2g + char_wb 3-5g TF-IDF cosines on the full statement and its "
                     "best-matching sentence, overlap both ways, EN/VI cue words (refuting cues near shared terms), "
                     "negation and fact-consistency features, sentence-vs-sentence length features"
-                    + (", extra=True" if extra_features else "") + ")"
+                    + (", extra=True" if extra_features else "")
+                    + (", reversal=True: counts of opposite words (rose/fell, arrested/released, tăng/giảm) between "
+                       "claim and statement" if reversal else "") + ")"
                     + (" + LexicalStanceEncoder (4 probabilities of a multinomial logistic regression on the L2-normed "
                        "term frequencies of claim and statement over a 5,000-word vocabulary plus their TF-IDF cosine, "
                        "UCLMR-style; cross-fitted for training in 5 folds that keep each FNC-1 body, and each other "
@@ -268,7 +271,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
         "data": {
             "fnc1": f"train_stances.csv.gz rows whose Body ID is in splits/training_ids.txt ({len(fnc['train'])} pairs, full bodies)",
             "sick": f"SICK_train.txt ({len(sick_tr)} pairs)",
-            "synthetic": f"{len(synth_tr)} FactCC-style pairs: figure/year/negation/denial perturbations of numeric "
+            "synthetic": f"{len(synth_tr)} FactCC-style pairs: figure/year/negation/denial/reversal perturbations of numeric "
                          f"sentences from training-split bodies, paraphrase subsets, random unrelated sentences, "
                          f"Vietnamese and English press-release templates; a share p_context={p_context} of claims "
                          f"(every label alike) carries added attribution/venue/time clauses",
@@ -277,7 +280,7 @@ def train(data_dir: Path, out_path: Path, *, seed: int = 0, class_weight_power: 
         },
         "parameters": {"seed": seed, "class_weight_power": class_weight_power, "n_synth_sentences": n_synth_sentences,
                        "n_vi": n_vi, "use_sick": use_sick, "p_context": p_context, "extra_features": extra_features,
-                       "lexical": lexical, "sample": sample, "sick_weight": sick_weight, "classifier": {k: v for k, v in hgb.get_params().items()
+                       "lexical": lexical, "reversal": reversal, "sample": sample, "sick_weight": sick_weight, "classifier": {k: v for k, v in hgb.get_params().items()
                                                           if isinstance(v, (int, float, str, bool, type(None)))}},
         "libraries": _library_versions(),
         "evaluation": {
@@ -337,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-sick", action="store_true")
     ap.add_argument("--p-context", type=float, default=0.5)
     ap.add_argument("--no-extra-features", action="store_true")
+    ap.add_argument("--no-reversal", action="store_true", help="leave out the opposite-word features (ablation)")
     ap.add_argument("--sick-weight", type=float, default=1.0, help="sample-weight multiplier of SICK_train pairs")
     ap.add_argument("--sample", type=int, default=None, help="train and evaluate on about N pairs per source (smoke run)")
     ap.add_argument("--no-lexical", action="store_true",
@@ -347,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     train(a.data, a.out, seed=a.seed, class_weight_power=a.class_weight_power, use_sick=not a.no_sick,
           p_context=a.p_context, extra_features=not a.no_extra_features, lexical=not a.no_lexical,
-          sample=a.sample, sick_weight=a.sick_weight)
+          sample=a.sample, sick_weight=a.sick_weight, reversal=not a.no_reversal)
     return 0
 
 

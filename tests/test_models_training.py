@@ -66,7 +66,7 @@ def test_monitor_train_tiny_sample_writes_a_loadable_model_with_its_card(tmp_pat
     metrics = json.loads(proc.stdout)
     assert metrics["fnc1_hold_out"]["n"] == 60 and 0.0 <= metrics["fnc1_hold_out"]["fnc_relative_score"] <= 1.0
     card = json.loads((tmp_path / "tiny.card.json").read_text(encoding="utf-8"))
-    assert card["version"].endswith("-lex-sample60") and card["parameters"]["sample"] == 60
+    assert card["version"].endswith("-lex-rev-sample60") and card["parameters"]["sample"] == 60
     hashes = card["data"]["files_sha256"]
     assert "fnc1/train_stances.csv.gz" in hashes and all(len(h) == 64 for h in hashes.values())
     assert card["libraries"]["scikit-learn"] and card["artifact"]["bytes"] == out.stat().st_size

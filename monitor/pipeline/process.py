@@ -39,11 +39,11 @@ class CheckResult:
 
 
 #: Reason kinds that name concrete evidence (a span in both texts), as opposed to a vague wording signal.
-EVIDENCE_KINDS = frozenset({"figure", "date", "entity", "denial", "negation", "percent", "money"})
+EVIDENCE_KINDS = frozenset({"figure", "date", "entity", "denial", "negation", "percent", "money", "reversal"})
 
 
 def has_evidence(reasons: list[Any]) -> bool:
-    """Whether any reason points at concrete evidence (a figure, date, name, denial or negation)."""
+    """Whether any reason points at concrete evidence (a figure, date, name, denial, negation or reversal)."""
     return any((r.get("kind") if isinstance(r, dict) else r.kind) in EVIDENCE_KINDS for r in reasons)
 
 
