@@ -36,13 +36,95 @@ RARE_FRACTION = 0.01
 #: Largest dense claims x statements block of word cosines held at once (float32: 32 MB).
 BLOCK_ELEMENTS = 8_000_000
 #: Statements vectorised at a time while building (bounds the float64 intermediates).
-BUILD_BATCH = 8192
+BUILD_BATCH = 4096
 
 
 def _float32_csr(m: sp.spmatrix) -> sp.csr_matrix:
-    m = sp.csr_matrix(m, dtype=np.float32)
+    """``m`` as float32 CSR with sorted indices; itself when it already is one (scipy's constructor would copy
+    the data even then)."""
+    if not (sp.issparse(m) and m.format == "csr" and m.dtype == np.float32):
+        m = sp.csr_matrix(m).astype(np.float32)
     m.sort_indices()
     return m
+
+
+def _rare_columns(rows: sp.csr_matrix, limit: int, *, step: int = 1 << 22) -> sp.csc_matrix:
+    """Column-major copy of the entries of ``rows`` whose column has at most ``limit`` entries."""
+    # numpy turns index arrays into 8-byte integers: counting and looking up go by slices of ``step`` entries, so
+    # that a full-size 8-byte copy of the (tens of millions of) column indices never exists
+    df = np.zeros(rows.shape[1], dtype=np.int64)
+    for a in range(0, rows.nnz, step):
+        df += np.bincount(rows.indices[a:a + step], minlength=rows.shape[1])
+    rare_col = df <= limit
+    keep = np.zeros(rows.nnz, dtype=bool)  # one byte per entry
+    for a in range(0, rows.nnz, step):
+        keep[a:min(a + step, rows.nnz)] = rare_col[rows.indices[a:a + step]]
+    n = rows.shape[0]
+    per_row = np.zeros(n, dtype=np.int64)
+    rows_per_step = max(1, int(step * n / max(rows.nnz, 1)))
+    for r in range(0, n, rows_per_step):  # reduceat casts its input to the sum's type: by slices again
+        end = min(r + rows_per_step, n)
+        lo, hi = rows.indptr[r], rows.indptr[end]
+        block = np.append(keep[lo:hi], False)  # the False makes an empty last row's start a valid index
+        per_row[r:end] = np.add.reduceat(block, rows.indptr[r:end] - lo, dtype=np.int64)
+    per_row[np.diff(rows.indptr) == 0] = 0  # reduceat gives an empty row another entry's value
+    index_dtype = np.int32 if rows.nnz < 2**31 else np.int64
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    np.cumsum(per_row, out=indptr[1:])
+    rare = sp.csr_matrix((rows.data[keep], rows.indices[keep], indptr), shape=rows.shape)
+    del keep, per_row, indptr
+    return rare.tocsc()  # scipy's C++ conversion: no temporaries beyond its output
+
+
+class _RowStack:
+    """Stacks batches of sparse rows into one float32 CSR matrix in preallocated arrays, instead of keeping every
+    batch and copying them all at the end (twice the final size at the peak). The room is estimated from the
+    first batch's entries per character of text (n-gram counts grow with the length), so it is rarely grown."""
+
+    def __init__(self, lengths: np.ndarray) -> None:
+        self.lengths = lengths
+        n_rows = len(lengths)
+        self.n_rows = n_rows
+        self.rows = 0
+        self.nnz = 0
+        self.n_cols = 0
+        self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        self.data = np.zeros(0, dtype=np.float32)
+        self.indices = np.zeros(0, dtype=np.int32)
+
+    def add(self, batch: sp.spmatrix) -> None:
+        batch = _float32_csr(batch)
+        self.n_cols = batch.shape[1]
+        end = self.nnz + batch.nnz
+        if end > self.data.size:
+            # room for the rest at this batch's entries per character, plus 3 %
+            done = self.rows + batch.shape[0]
+            per_char = batch.nnz / max(int(self.lengths[self.rows:done].sum()), 1)
+            want = int(end + per_char * int(self.lengths[done:].sum()) * 1.03) + 1
+            self.data = _grown(self.data, want)
+            self.indices = _grown(self.indices, want)
+        self.data[self.nnz:end] = batch.data
+        self.indices[self.nnz:end] = batch.indices
+        self.indptr[self.rows + 1:self.rows + batch.shape[0] + 1] = self.nnz + batch.indptr[1:]
+        self.rows += batch.shape[0]
+        self.nnz = end
+
+    def matrix(self) -> sp.csr_matrix:
+        # views, not copies: the spare capacity (at most ~10 %) is cheaper than a second copy at the peak
+        data, indices = self.data[:self.nnz], self.indices[:self.nnz]
+        self.data = self.indices = None  # type: ignore[assignment]
+        indptr = self.indptr[:self.rows + 1]
+        if self.nnz < 2**31:
+            indptr = indptr.astype(np.int32)
+        out = sp.csr_matrix((data, indices, indptr), shape=(self.rows, self.n_cols))
+        out.has_sorted_indices = True
+        return out
+
+
+def _grown(a: np.ndarray, size: int) -> np.ndarray:
+    out = np.empty(size, dtype=a.dtype)
+    out[:a.size] = a
+    return out
 
 
 class StatementIndex:
@@ -66,12 +148,9 @@ class StatementIndex:
         self.word.sort_indices()
         self.char = _float32_csr(char)
         self.rare_limit = max(50, int(RARE_FRACTION * u))
-        char_cols = self.char.tocsc()
-        df = np.diff(char_cols.indptr)
-        char_cols.data[np.repeat(df > self.rare_limit, df)] = 0
-        char_cols.eliminate_zeros()
-        #: postings of the char n-grams found in at most ``rare_limit`` texts (the others are emptied)
-        self.rare_char = char_cols
+        #: postings of the char n-grams found in at most ``rare_limit`` texts (the others are left out); built from
+        #: the rare entries only, never from a column-major copy of every char row
+        self.rare_char = _rare_columns(self.char, self.rare_limit)
         #: What the index was built for (e.g. a model version), for callers that cache it.
         self.key = key
 
@@ -85,17 +164,17 @@ class StatementIndex:
         unique_of = np.fromiter((rows.setdefault(t, len(rows)) for t in texts), dtype=np.int32, count=len(texts))
         distinct = list(rows)
         del rows
-        words: list[sp.csr_matrix] = []
-        chars: list[sp.csr_matrix] = []
-        for a in range(0, len(distinct), batch):
-            w, c = featurizer.vectorize(distinct[a:a + batch])
-            words.append(_float32_csr(w))
-            chars.append(_float32_csr(c))
         if not distinct:
             w, c = featurizer.vectorize(["x"])
-            words, chars = [_float32_csr(w)[:0]], [_float32_csr(c)[:0]]
-        return cls(texts, sp.vstack(words, format="csr"), sp.vstack(chars, format="csr"), unique_of=unique_of,
-                   key=key)
+            return cls(texts, _float32_csr(w)[:0], _float32_csr(c)[:0], unique_of=unique_of, key=key)
+        lengths = np.fromiter((len(t) for t in distinct), dtype=np.int64, count=len(distinct))
+        words, chars = _RowStack(lengths), _RowStack(lengths)
+        for a in range(0, len(distinct), batch):
+            w, c = featurizer.vectorize(distinct[a:a + batch])
+            words.add(w)
+            chars.add(c)
+            del w, c
+        return cls(texts, words.matrix(), chars.matrix(), unique_of=unique_of, key=key)
 
     def __len__(self) -> int:
         return len(self.texts)

@@ -123,3 +123,23 @@ def test_index_is_sparse_float32(model, statements):
         assert sp.issparse(m) and m.dtype == np.float32
     dense = len(index.texts) * (index.word.shape[1] + index.char.shape[1]) * 4
     assert index.nbytes < dense / 10  # rows of a few hundred non-zeros, not 2 x 2**18 columns
+
+
+def test_rare_columns_by_slices_equal_the_dense_definition() -> None:
+    """The memory-saving slice-wise selection of rare char n-grams (empty rows first, last and between)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from models.index import _rare_columns
+
+    for seed in range(12):
+        body = sp.random(120, 40, density=0.2, format="csr", random_state=seed, dtype=np.float32)
+        rows = sp.vstack([sp.csr_matrix((2, 40), dtype=np.float32), body[:60], sp.csr_matrix((1, 40), dtype=np.float32),
+                          body[60:], sp.csr_matrix((seed % 4, 40), dtype=np.float32)]).tocsr()
+        dense = rows.toarray()
+        want = dense * ((dense != 0).sum(axis=0) <= 25)
+        for step in (7, 64, 1 << 22):
+            got = _rare_columns(rows, 25, step=step)
+            assert got.format == "csc" and got.dtype == np.float32
+            np.testing.assert_array_equal(got.toarray(), want)
+    assert _rare_columns(sp.csr_matrix((0, 5), dtype=np.float32), 2).shape == (0, 5)
