@@ -166,10 +166,9 @@ def perturb_sentences(sentences: Sequence[str], others: Sequence[str], rng: rand
             else:
                 verb = rng.choice(["denied that", "denies that", "rejected claims that", "said it is false that"])
                 con = f"{rng.choice(_ACTORS_EN)} {verb} " + sent[0].lower() + sent[1:]
-            out.append((_maybe_context(con, rng, p_context if k in ("figure", "year") else p_context / 2),
-                        sent, "contradicts"))
+            out.append((_maybe_context(con, rng, p_context), sent, "contradicts"))
             # unrelated
-            out.append((_maybe_context(rng.choice(others), rng, p_context / 2), sent, "unrelated"))
+            out.append((_maybe_context(rng.choice(others), rng, p_context), sent, "unrelated"))
     return out
 
 
@@ -269,7 +268,7 @@ def vietnamese_pairs(n: int, rng: random.Random, p_context: float = 0.0) -> list
         out.append((_maybe_context(con, rng, p_context, True), sent, "contradicts"))
         # unrelated (other topic or other template sentence)
         other = rng.choice(_VI_UNRELATED) if rng.random() < 0.6 else _vi_sentence(rng)[0]
-        out.append((_maybe_context(other, rng, p_context / 2, True), sent, "unrelated"))
+        out.append((_maybe_context(other, rng, p_context, True), sent, "unrelated"))
     return out
 
 
@@ -281,6 +280,9 @@ _EN_ORGS = [
 _GERUND = {"investigated": "investigating", "arrested": "arresting", "fined": "fining", "inspected": "inspecting",
            "seized": "seizing", "recalled": "recalling", "vaccinated": "vaccinating", "rescued": "rescuing",
            "issued": "issuing", "closed": "closing"}
+_BASE = {"investigated": "investigate", "arrested": "arrest", "fined": "fine", "inspected": "inspect",
+         "seized": "seize", "recalled": "recall", "vaccinated": "vaccinate", "rescued": "rescue", "issued": "issue",
+         "closed": "close"}
 _EN_ACTIONS = [
     ("rescued", ["trafficking victims", "stranded fishermen", "flood victims"]),
     ("investigated", ["cases", "corruption cases", "fraud cases", "smuggling cases"]),
@@ -320,24 +322,28 @@ def english_template_pairs(n: int, rng: random.Random, p_context: float = 0.0) -
             sup = f"{n2:,} {u2} were {v2} by {org} in {y}, officials said"
         out.append((_maybe_context(sup, rng, p_context), sent, "supports"))
         k = rng.choice(["figure", "figure", "figure", "figure2", "year", "neg", "deny", "deny_short", "deny_short"])
+        # the same time phrases as the supporting claims, so that "last year" says nothing about the label
+        when = rng.choice([" last year", f" in {y}", f" in {y}", ""])
         if k == "figure":
-            con = f"{Org} {v1} {int(_change_number(float(n1), rng))} {u1} in {y}"
+            con = f"{Org} {v1} {int(_change_number(float(n1), rng))} {u1}{when}"
         elif k == "figure2":
             con = f"In {y}, {org} {v2} {int(_change_number(float(n2), rng)):,} {u2}"
         elif k == "year":
             con = f"{Org} {v1} {n1} {u1} in {y + rng.choice([-2, -1, 1, 2])}"
         elif k == "neg":
-            con = f"{Org} did not {rng.choice(['report', 'record', 'find'])} any {u1} in {y}"
+            con = rng.choice([f"{Org} did not {rng.choice(['report', 'record', 'find'])} any {u1}{when}",
+                              f"{Org} did not {_BASE[v1]} {n1} {u1}{when}"])
         elif k == "deny":
-            con = f"{Org} {rng.choice(['denies', 'denied', 'rejected reports'])} that it {v1} {n1} {u1}"
+            con = f"{Org} {rng.choice(['denies', 'denied', 'rejected reports'])} that it {v1} {n1} {u1}{when}"
         else:
             actor = rng.choice(["Officials", "Authorities", "The ministry", "The government", "Inspectors", Org])
             ger = _GERUND.get(v1, v1)
-            con = f"{actor} {rng.choice(['deny', 'denies', 'denied', 'reject claims of', 'dismiss reports of'])} {ger} {n1} {u1}"
+            con = (f"{actor} {rng.choice(['deny', 'denies', 'denied', 'reject claims of', 'dismiss reports of'])} "
+                   f"{ger} {n1} {u1}{when}")
         out.append((_maybe_context(con, rng, p_context), sent, "contradicts"))
         if rng.random() < 0.5:
             other = f"{rng.choice(_EN_ORGS)[0].upper()}{rng.choice(_EN_ORGS)[1:]} {rng.choice(_EN_ACTIONS)[0]} new rules on {rng.choice(['tourism', 'housing', 'schools', 'farming', 'sports'])}"
-            out.append((_maybe_context(other, rng, p_context / 2), sent, "unrelated"))
+            out.append((_maybe_context(other, rng, p_context), sent, "unrelated"))
     return out
 
 

@@ -70,6 +70,37 @@ def test_denial_contradicts(model):
     assert not den[0].text.startswith(den[0].kind)
 
 
+@pytest.mark.parametrize("claim", [
+    "Police deny extraditing 555 foreign criminals last year",
+    "Police did not extradite 555 foreign criminals last year",
+    "Ministry denies it extradited 555 foreign criminals in 2019",
+])
+def test_denial_or_negation_with_a_time_phrase_still_contradicts(model, claim):
+    """A time phrase ("last year") must not tip a denial towards 'supports' (it once did: the synthetic
+    supporting claims carried it and the contradicting ones did not)."""
+    stmt = ("Working with foreign police forces, the department extradited 555 foreign criminals to their home "
+            "countries.")
+    p = dict(zip(LABELS, model.predict_proba_pairs([(claim, stmt)])[0]))
+    assert p["contradicts"] >= 0.5, p
+    faithful = dict(zip(LABELS, model.predict_proba_pairs([(
+        "Police extradited 555 foreign criminals last year", stmt)])[0]))
+    assert faithful["supports"] > 0.5, faithful
+
+
+@pytest.mark.parametrize("claim, statement, words", [
+    ("Cyber crime in the province rose 5% in 2019", "In 2019, cyber crime in the province fell by 5 percent.",
+     ("rose", "fell")),
+    ("Police released 121 suspects in 2019", "In 2019, the department arrested 121 suspects.", ("released", "arrested")),
+    ("Số vụ lừa đảo qua mạng tăng 10% trong năm 2019", "Năm 2019, số vụ lừa đảo qua mạng giảm 10% so với năm 2018.",
+     ("tăng", "giảm")),
+])
+def test_reversed_fact_contradicts_with_a_reversal_reason(model, claim, statement, words):
+    top = model.check([claim], [statement])[0][0]
+    assert top.label == "contradicts" and top.score >= 0.5, top
+    rev = next(r for r in top.reasons if r.kind == "reversal")
+    assert (_sub(claim, rev.claim_span), _sub(statement, rev.statement_span)) == words
+
+
 def test_claim_with_context_clauses_contradicts(model):
     # the claim adds an attribution and a venue; still the same counted noun with another number
     claim = ("The ministry's cyber security department investigated 72 specialized criminal cases in 2019, "
