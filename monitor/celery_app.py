@@ -36,7 +36,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": settings.task_visibility_timeout},
+        # a message whose worker died is put back once the visibility timeout has passed; kombu sweeps for such
+        # messages every unacked_restore_interval x unacked_restore_throttle seconds (100 s by default), so a
+        # short visibility timeout would still wait ~100 s: sweep at most every 10 s, sooner for short timeouts
+        "broker_transport_options": {"visibility_timeout": settings.task_visibility_timeout,
+                                     "unacked_restore_interval": max(1, min(10, settings.task_visibility_timeout // 3)),
+                                     "unacked_restore_throttle": 1},
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,

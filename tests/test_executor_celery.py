@@ -265,6 +265,9 @@ def test_celery_settings_ack_late_json_only(cluster: Cluster) -> None:
     assert conf.worker_prefetch_multiplier == 1
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"
     assert conf.broker_transport_options["visibility_timeout"] == 3
+    # abandoned messages are looked for every second with a 3 s timeout, not every 100 s (kombu's default)
+    assert conf.broker_transport_options["unacked_restore_interval"] == 1
+    assert conf.broker_transport_options["unacked_restore_throttle"] == 1
 
 
 def test_workers_refresh_and_check_feeds_once_each(cluster: Cluster, feeds_server: GatedFeedServer) -> None:
@@ -320,6 +323,10 @@ def test_a_worker_killed_mid_task_loses_nothing(cluster: Cluster, feeds_server: 
     cluster.kill(doomed)  # SIGKILL while the task is fetching: nothing committed, message not acknowledged
     feeds_server.gates["/slow.xml"].set()
     assert cluster.count(FeedRun.id, FeedRun.feed_id == slow) == 0
+    # Redis makes an unacknowledged message visible again once the visibility timeout has passed; a starting
+    # worker sweeps for such messages, so the rescuer starts after that (kombu 5.7's periodic sweep runs only
+    # every unacked_restore_interval seconds, and not at all in a solo worker's loop)
+    time.sleep(cluster.settings.task_visibility_timeout + 1)
     cluster.start_worker("rescuer", pool="solo")
     cluster.wait_for(lambda: cluster.count(Item.id, Item.checked_at.is_not(None)) == 10, 90,
                      "the unacknowledged task to be redelivered and finished")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from monitor import scheduler as sched_module
 from monitor.config import load_settings
@@ -58,6 +58,10 @@ def test_feed_jobs_persist_across_a_restart_and_follow_the_feeds_table(sqlite_ru
     rt = sqlite_runtime
     a = _add(rt, "http://127.0.0.1:9/a.xml", interval_minutes=30)
     b = _add(rt, "http://127.0.0.1:9/b.xml", interval_minutes=5)
+    # first fetches planned an hour ahead: a new feed's job is otherwise due at once, and APScheduler runs due
+    # jobs once more while a paused scheduler shuts down (moving their next run time) on a slow machine
+    with transaction(rt.factory) as session:
+        session.execute(update(Feed).values(next_fetch_at=datetime.now(UTC) + timedelta(hours=1)))
     first = build_scheduler(rt, blocking=False)
     first.start(paused=True)
     report = sync_feed_jobs(first, rt)
