@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     flag_threshold_unexplained: float = Field(
         0.8, ge=0.0, le=1.0,
         description="Minimum score for a contradiction flag whose reasons name no figure, date, name or denial.")
+    flag_min_relevance: float = Field(
+        0.1, ge=0.0, le=1.0,
+        description="Minimum retrieval cosine between claim and statement for a contradiction flag: a claim can only "
+                    "contradict a statement it talks about.")
 
     # learning from review (monitor/pipeline/retrain.py, registry.py)
     training_data_dir: Path = Field(Path("../shared/data"), description="Public training data (fnc1/, sick/); "

@@ -305,6 +305,7 @@ def check_items_task(self: Any, requested_at: float | None = None) -> dict[str, 
                     result = process_new_items(runtime.factory, runtime.model, top_k=settings.check_top_k,
                                                threshold=settings.flag_threshold,
                                                unexplained_threshold=settings.flag_threshold_unexplained,
+                                               min_relevance=settings.flag_min_relevance,
                                                batch_size=settings.check_batch_size)
                     for key in totals:
                         totals[key] += getattr(result, key)

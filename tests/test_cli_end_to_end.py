@@ -111,3 +111,21 @@ def test_release_from_stdin_and_every_command_has_help(cli) -> None:
                  ["feeds", "remove"], ["fetch"], ["check"], ["matches", "list"], ["run"], ["scheduler"],
                  ["dashboard"], ["users", "add"], ["demo"]):
         assert "Usage:" in cli(*args, "--help").stdout
+
+
+def test_demo_flags_the_wrong_figures_and_the_denials_and_nothing_else(cli, tmp_path: Path) -> None:
+    """`monitor demo --no-serve`: the bundled model on the demo release and feed, as the README's first command."""
+    import sqlite3
+
+    out = cli("demo", "--no-serve").stdout
+    assert "flagged as contradictions" in out
+    db = sqlite3.connect(tmp_path / "var" / "monitor.sqlite3")
+    flags = db.execute("select c.text, s.text from matches m join claims c on c.id = m.claim_id "
+                       "join statements s on s.id = m.statement_id where m.label = 'contradicts'").fetchall()
+    claims = {c for c, _ in flags}
+    assert any("72" in c and "vụ án" in c for c in claims) and any("72 specialized" in c for c in claims)
+    assert any("deny extraditing 555" in c for c in claims)
+    for claim, statement in flags:
+        # every flag pairs a claim with a statement about the same thing: a figure, or the extraditions
+        assert ("72" in claim and "27" in statement) or ("555" in claim and "555" in statement), (claim, statement)
+    assert not any("27 cases and 121 arrests" in c for c in claims)  # the faithful report

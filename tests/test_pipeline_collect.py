@@ -396,6 +396,17 @@ def test_flag_threshold_asks_more_of_a_contradiction_without_concrete_evidence()
     assert not has_evidence([{"kind": "similarity"}])
 
 
+def test_no_flag_against_a_statement_the_claim_does_not_talk_about() -> None:
+    """A denial matched to a release's dateline ("Hanoi, 30 December 2019.") was flagged at 0.98 in the demo."""
+    from monitor.pipeline.process import decide_label
+
+    probs = {"contradicts": 0.98, "supports": 0.01, "discusses": 0.005, "unrelated": 0.005}
+    assert decide_label("contradicts", 0.98, probs, 0.5, relevance=0.07, min_relevance=0.1) == ("supports", 0.01)
+    assert decide_label("contradicts", 0.98, probs, 0.5, relevance=0.37, min_relevance=0.1) == ("contradicts", 0.98)
+    assert decide_label("supports", 0.9, probs, 0.5, relevance=0.01, min_relevance=0.1) == ("supports", 0.9)
+    assert decide_label("contradicts", 0.98, probs, 0.5) == ("contradicts", 0.98)  # no relevance given: as before
+
+
 # -- parsing in worker processes ---------------------------------------------------------------------------
 
 

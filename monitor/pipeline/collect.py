@@ -196,6 +196,7 @@ def check_round(runtime: Runtime, now: datetime | None = None) -> CheckResult:
             return process_new_items(runtime.factory, runtime.model, top_k=settings.check_top_k,
                                      threshold=settings.flag_threshold,
                                      unexplained_threshold=settings.flag_threshold_unexplained,
+                                     min_relevance=settings.flag_min_relevance,
                                      batch_size=settings.check_batch_size,
                                      now=now)
         finally:

@@ -48,15 +48,19 @@ def has_evidence(reasons: list[Any]) -> bool:
 
 
 def decide_label(label: str, score: float, probabilities: dict[str, float], threshold: float, *,
-                 evidence: bool = True, unexplained_threshold: float = 0.0) -> tuple[str, float]:
+                 evidence: bool = True, unexplained_threshold: float = 0.0, relevance: float | None = None,
+                 min_relevance: float = 0.0) -> tuple[str, float]:
     """Apply the flag threshold: a contradiction below it falls back to the most likely other label.
 
     A contradiction without concrete evidence (only a wording signal) must clear ``unexplained_threshold``
-    too: staff trust a flag when it can say which figure, date, name or denial conflicts.
+    too: staff trust a flag when it can say which figure, date, name or denial conflicts. A claim can only
+    contradict a statement it talks about: below ``min_relevance`` (the retrieval cosine) it is no flag, however
+    sure the classifier is (a denial matched to a release's dateline, say).
     """
     if not evidence:
         threshold = max(threshold, unexplained_threshold)
-    if label != "contradicts" or score >= threshold:
+    off_topic = relevance is not None and relevance < min_relevance
+    if label != "contradicts" or (score >= threshold and not off_topic):
         return label, score
     others = {k: v for k, v in probabilities.items() if k != "contradicts"}
     if not others:
@@ -173,7 +177,7 @@ def _sync_claims(session: Session, item: Item) -> list[Claim]:
 
 
 def process_new_items(factory: sessionmaker[Session], model: Checker, *, top_k: int = 3, threshold: float = 0.5,
-                      unexplained_threshold: float = 0.8, batch_size: int = 200,
+                      unexplained_threshold: float = 0.8, min_relevance: float = 0.0, batch_size: int = 200,
                       now: datetime | None = None) -> CheckResult:
     """Check every news item not yet checked, in batches that are each one transaction."""
     totals = CheckResult()
@@ -184,14 +188,14 @@ def process_new_items(factory: sessionmaker[Session], model: Checker, *, top_k: 
                 .order_by(Item.id).limit(batch_size)))
             if not items:
                 return totals
-            result = _check_batch(session, model, items, top_k, threshold, unexplained_threshold,
+            result = _check_batch(session, model, items, top_k, threshold, unexplained_threshold, min_relevance,
                                   now or utcnow())
         totals = CheckResult(totals.items + result.items, totals.claims + result.claims,
                              totals.matches + result.matches, totals.flagged + result.flagged)
 
 
 def _check_batch(session: Session, model: Checker, items: list[Item], top_k: int, threshold: float,
-                 unexplained_threshold: float, now: datetime) -> CheckResult:
+                 unexplained_threshold: float, min_relevance: float, now: datetime) -> CheckResult:
     claims = [claim for item in items for claim in _sync_claims(session, item)]
     n_matches = n_flagged = 0
     new_flags: list[Match] = []
@@ -205,7 +209,9 @@ def _check_batch(session: Session, model: Checker, items: list[Item], top_k: int
                 probabilities = {k: float(v) for k, v in judgement.probabilities.items()}
                 label, score = decide_label(judgement.label, float(judgement.score), probabilities, threshold,
                                             evidence=has_evidence(judgement.reasons),
-                                            unexplained_threshold=unexplained_threshold)
+                                            unexplained_threshold=unexplained_threshold,
+                                            relevance=getattr(judgement, "relevance", None),
+                                            min_relevance=min_relevance)
                 if label not in RELATED:
                     continue
                 match = session.scalar(select(Match).where(Match.claim_id == claim.id,
