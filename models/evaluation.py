@@ -30,7 +30,7 @@ __all__ = [
 
 #: FNC-1's labels, in the order of its scorer's confusion matrix.
 FNC_LABELS: tuple[str, ...] = ("agree", "disagree", "discuss", "unrelated")
-#: The model's labels in FNC-1's names (the inverse of ``models.training.FNC_MAP``).
+#: The model's labels in FNC-1's names (``models.training.FNC_MAP`` is its inverse).
 MODEL_TO_FNC: dict[str, str] = {"contradicts": "disagree", "supports": "agree", "discusses": "discuss",
                                 "unrelated": "unrelated"}
 PathLike = str | Path

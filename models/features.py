@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .facts import DENIAL_CUES, NEGATION_CUES, Fact, cue_regex, extract_facts, unit_key
 from .lexical import LexicalStanceEncoder
+from .pair_input import PairInputMixin
 from .reversals import reversals
 from .text import normalize, split_sentences, tokenize
 
@@ -283,7 +284,7 @@ def _extra_features(claim: str, statement: str, best_sent: str, top3: str, rel: 
     ]
 
 
-class PairFeaturizer(TransformerMixin, BaseEstimator):
+class PairFeaturizer(PairInputMixin, TransformerMixin, BaseEstimator):
     """Dense features for ``(claim, statement)`` pairs.
 
     Hashed word (1-2 gram) and char_wb (3-5 gram) TF-IDF with IDF fitted on the training texts gives
@@ -298,12 +299,6 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         self.n_char_features = n_char_features
         self.extra = extra
         self.reversal = reversal
-
-    def __sklearn_tags__(self):  # noqa: D105 - pairs of strings, not a 2-D numeric array
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
 
     def _names(self) -> list[str]:
         # ``extra`` is absent on artifacts saved before it existed: they keep their original features.
@@ -452,23 +447,18 @@ def transform_in_chunks(featurizer: PairFeaturizer, X: Sequence[tuple[str, str]]
     return out
 
 
-class StanceFeatures(TransformerMixin, BaseEstimator):
+class StanceFeatures(PairInputMixin, TransformerMixin, BaseEstimator):
     """The classifier's input: :class:`PairFeaturizer` columns followed by :class:`LexicalStanceEncoder` ones.
 
     ``fit_transform`` returns the encoder's cross-fitted probabilities (stacking without leakage);
     ``vectorize`` is the pair featurizer's, so retrieval uses the same TF-IDF space as the features.
     """
 
+    _needs_y = True
+
     def __init__(self, pairs: PairFeaturizer | None = None, lexical: LexicalStanceEncoder | None = None) -> None:
         self.pairs = pairs
         self.lexical = lexical
-
-    def __sklearn_tags__(self):  # noqa: D105 - pairs of strings, not a 2-D numeric array
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.target_tags.required = True
-        return tags
 
     def _parts(self) -> tuple[PairFeaturizer, LexicalStanceEncoder]:
         p = clone(self.pairs) if self.pairs is not None else PairFeaturizer(extra=True)

@@ -22,6 +22,7 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.utils.validation import check_is_fitted
 
+from .pair_input import PairInputMixin
 from .text import normalize
 
 __all__ = ["LexicalStanceEncoder"]
@@ -30,13 +31,15 @@ Pair = tuple[str, str]
 _TOKEN = r"(?u)\b\w+\b"  # every word, one-letter ones too: Vietnamese syllables are words here
 
 
-class LexicalStanceEncoder(TransformerMixin, BaseEstimator):
+class LexicalStanceEncoder(PairInputMixin, TransformerMixin, BaseEstimator):
     """Cross-fitted stance probabilities of a logistic regression on claim/statement term frequencies.
 
     Input: a sequence of ``(claim, statement)`` pairs. Output: one column per class (``classes_`` order),
     named ``lex_p_<class>``. ``fit``/``fit_transform`` need the labels ``y``; ``groups`` (e.g. the FNC-1 body
     id of each pair) keeps all pairs of a group in one fold, as in a split by body.
     """
+
+    _needs_y = True
 
     def __init__(self, max_features: int = 5000, C: float = 1.0, n_folds: int = 5, max_iter: int = 300,
                  random_state: int = 0) -> None:
@@ -45,13 +48,6 @@ class LexicalStanceEncoder(TransformerMixin, BaseEstimator):
         self.n_folds = n_folds
         self.max_iter = max_iter
         self.random_state = random_state
-
-    def __sklearn_tags__(self):  # noqa: D105 - pairs of strings, not a 2-D numeric array
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.target_tags.required = True
-        return tags
 
     # -- representation ------------------------------------------------------
     def _design(self, pairs: Sequence[Pair]) -> sp.csr_matrix:

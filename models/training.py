@@ -23,6 +23,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 
+from .evaluation import MODEL_TO_FNC
+from .evaluation import fnc_score as fnc_points
 from .features import PairFeaturizer, Progress, StanceFeatures, transform_in_chunks
 from .lexical import LexicalStanceEncoder
 from .model import DEFAULT_MODEL_PATH, LABELS, StanceModel, save_model, write_card
@@ -33,7 +35,7 @@ __all__ = ["train", "load_fnc", "load_sick", "fnc_score", "evaluate", "flag_metr
 
 DEFAULT_ARTIFACT = DEFAULT_MODEL_PATH
 
-FNC_MAP = {"agree": "supports", "disagree": "contradicts", "discuss": "discusses", "unrelated": "unrelated"}
+FNC_MAP = {fnc: label for label, fnc in MODEL_TO_FNC.items()}  # FNC-1's label -> this package's
 SICK_MAP = {"CONTRADICTION": "contradicts", "ENTAILMENT": "supports", "NEUTRAL": "discusses"}
 Pair = tuple[str, str]
 
@@ -68,16 +70,9 @@ def load_sick(path: Path) -> list[tuple[str, str, str]]:
 
 
 def fnc_score(gold: Sequence[str], pred: Sequence[str]) -> float:
-    """Official FNC-1 relative score with labels in this package's names."""
-    score = best = 0.0
-    for g, p in zip(gold, pred):
-        g_rel, p_rel = g != "unrelated", p != "unrelated"
-        best += 1.0 if g_rel else 0.25
-        if g_rel == p_rel:
-            score += 0.25
-        if g_rel and g == p:
-            score += 0.75
-    return score / best if best else 0.0
+    """Official FNC-1 relative score (0-1) with labels in this package's names."""
+    raw, best = fnc_points([MODEL_TO_FNC[g] for g in gold], [MODEL_TO_FNC[p] for p in pred])
+    return raw / best if best else 0.0
 
 
 def evaluate(gold: Sequence[str], pred: Sequence[str]) -> dict[str, object]:
