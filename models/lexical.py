@@ -75,32 +75,36 @@ class LexicalStanceEncoder(PairInputMixin, TransformerMixin, BaseEstimator):
 
     # -- estimator API -------------------------------------------------------
     def fit(self, X: Sequence[Pair], y: Sequence[str], groups: Sequence[object] | None = None) -> "LexicalStanceEncoder":
-        """Fit the vocabulary and the logistic regression on all pairs."""
+        """Fit the vocabulary and the logistic regression on all pairs (``groups`` matters to fit_transform only)."""
+        self._fit_all(X, y)
+        return self
+
+    def _fit_all(self, X: Sequence[Pair], y: Sequence[str] | None) -> sp.csr_matrix:
+        """Fit on all pairs and return their design matrix (fit_transform's folds reuse it)."""
         if y is None:
             raise ValueError("LexicalStanceEncoder needs the stance labels y to fit")
         pairs = self._pairs(X)
         self._fit_vocabulary(pairs)
-        self.model_ = self._classifier().fit(self._design(pairs), np.asarray(y))
+        D = self._design(pairs)
+        self.model_ = self._classifier().fit(D, np.asarray(y))
         self.classes_ = self.model_.classes_
         self.n_features_out_ = len(self.classes_)
-        return self
+        return D
 
     def fit_transform(self, X: Sequence[Pair], y: Sequence[str] | None = None,
                       groups: Sequence[object] | None = None,
                       progress: Callable[[str, int, int], None] | None = None) -> np.ndarray:
         """Fit on all pairs; return out-of-fold probabilities (each row predicted by a model that never saw it).
         ``progress("word model", done, total)`` is told about each of the ``n_folds + 1`` fits."""
-        self.fit(X, y)
+        D = self._fit_all(X, y)
         if progress is not None:
             progress("word model", 1, self.n_folds + 1)
-        pairs = self._pairs(X)
-        D = self._design(pairs)
         y = np.asarray(y)
         if groups is not None:
             splits = GroupKFold(n_splits=self.n_folds).split(D, y, np.asarray(groups))
         else:
             splits = StratifiedKFold(n_splits=self.n_folds, shuffle=True, random_state=self.random_state).split(D, y)
-        out = np.zeros((len(pairs), len(self.classes_)))
+        out = np.zeros((D.shape[0], len(self.classes_)))
         fold = 0
         for train, test in splits:
             part = self._classifier().fit(D[train], y[train])
